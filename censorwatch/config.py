@@ -1,0 +1,379 @@
+"""Configuration: one TOML file, overridden by environment variables, overridden by CLI flags.
+
+Why this shape: volunteers run censorwatch from a scheduler where only environment variables
+are convenient, working groups keep a ``censorwatch.toml`` under version control, and anyone
+debugging wants a flag that wins over both. ``censorwatch config show`` prints the effective
+values together with where each came from, so nobody has to guess which layer won.
+
+Every key has a default, a type and an environment variable:
+
+* top-level keys map to ``CENSORWATCH_<KEY>`` (``CENSORWATCH_COUNTRY``),
+* section keys map to ``CENSORWATCH_<SECTION>_<KEY>`` (``CENSORWATCH_PROBE_TIMEOUT``),
+* a few short aliases exist because people type them: ``CENSORWATCH_DB`` for ``database_url``
+  and ``CENSORWATCH_ACCEPT_RISKS`` for ``probe.accept_risks``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import platformdirs
+
+from censorwatch.errors import ConfigError
+
+CONFIG_FILENAME = "censorwatch.toml"
+ENV_PREFIX = "CENSORWATCH_"
+
+#: Environment variables that are shorter than the systematic name, kept forever once published.
+ENV_ALIASES: dict[str, str] = {
+    "CENSORWATCH_DB": "database_url",
+    "CENSORWATCH_ACCEPT_RISKS": "probe.accept_risks",
+}
+
+_SECRET_KEY_RE = re.compile(r"(password|secret|token|api_key|smtp_pass)", re.IGNORECASE)
+MASK = "********"
+
+
+@dataclass
+class TestlistSettings:
+    """Which test lists the probes use and where the working group keeps them."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    #: CSV files (Citizen Lab format) tested by probe runs; empty means the shipped country list
+    #: plus the synced global list, the "over 2,000 websites" a country team monitors.
+    paths: list[str] = field(default_factory=list)
+    #: Base URL of the upstream Citizen Lab lists, used by ``testlist sync``.
+    upstream_url: str = "https://raw.githubusercontent.com/citizenlab/test-lists/master/lists"
+
+
+@dataclass
+class ProbeSettings:
+    """How our own probes measure (see the probes issue for what each step does)."""
+
+    #: ``HOST[:PORT]`` of the resolver to test; empty means the system resolver.
+    resolver: str = ""
+    #: Control resolvers the ISP cannot tamper with: DNS-over-HTTPS endpoints by IP address.
+    control_resolvers: list[str] = field(
+        default_factory=lambda: [
+            "https://1.1.1.1/dns-query",
+            "https://9.9.9.9/dns-query",
+            "https://8.8.8.8/dns-query",
+        ]
+    )
+    #: OONI Web Connectivity test-helper URL (``censorwatch control serve`` runs one).
+    control_url: str = ""
+    timeout: float = 10.0
+    concurrency: int = 32
+    max_body_bytes: int = 1024 * 1024
+    #: Requests per second to one host, to keep the probe polite.
+    per_host_rate: float = 2.0
+    user_agent: str = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+    )
+    exclude_categories: list[str] = field(default_factory=list)
+    #: Explicit consent to the risks of testing blocked sites (asked on first run).
+    accept_risks: bool = False
+    #: Network identity when it cannot be detected: never the IP address, only ASN and name.
+    probe_asn: int = 0
+    probe_network_name: str = ""
+
+
+@dataclass
+class OoniSettings:
+    """Where OONI data comes from."""
+
+    api_url: str = "https://api.ooni.io"
+    raw_bucket_url: str = "https://ooni-data-eu-fra.s3.eu-central-1.amazonaws.com"
+    test_names: list[str] = field(
+        default_factory=lambda: [
+            "web_connectivity",
+            "whatsapp",
+            "telegram",
+            "signal",
+            "facebook_messenger",
+            "tor",
+            "psiphon",
+        ]
+    )
+    #: Re-read this many hours before the watermark, so late uploads are not missed.
+    overlap_hours: int = 48
+    #: Calls per minute allowed to the OONI API (its quota is about 10 cheap calls a minute).
+    api_calls_per_minute: int = 10
+
+
+@dataclass
+class ScheduleSettings:
+    """When the scheduled pipeline runs each job (cron expressions or ``every <N><s|m|h|d>``)."""
+
+    #: Daily, at a random minute inside ``probe_window`` (local time, ``HH:MM-HH:MM``).
+    probe: str = "daily"
+    probe_window: str = "09:00-21:00"
+    ingest_ooni: str = "every 6h"
+    analyze: str = "0 3 1 * *"
+    report: str = "0 4 1 * *"
+    jitter_seconds: int = 600
+
+
+@dataclass
+class ReportSettings:
+    """What the annual report says about who made it."""
+
+    organisation: str = ""
+    title: str = ""
+    timezone: str = "Asia/Phnom_Penh"
+    lang: str = "en"
+
+
+@dataclass
+class Config:
+    """The effective configuration; build it with :func:`load_config`."""
+
+    database_url: str = ""
+    country: str = "KH"
+    data_dir: str = field(default_factory=lambda: platformdirs.user_data_dir("censorwatch"))
+    testlists: TestlistSettings = field(default_factory=TestlistSettings)
+    probe: ProbeSettings = field(default_factory=ProbeSettings)
+    ooni: OoniSettings = field(default_factory=OoniSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
+    #: The TOML file the values came from, if any (not a key of the file itself).
+    config_file: str | None = None
+    #: Where each dotted key's value came from: "default", a file path, "env:NAME" or "cli".
+    origins: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser()
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_path / 'censorwatch.sqlite3'}"
+
+    def get(self, dotted: str) -> Any:
+        section, _, key = dotted.rpartition(".")
+        target = getattr(self, section) if section else self
+        return getattr(target, key)
+
+
+_SECTIONS: dict[str, type] = {
+    name: typ
+    for name, typ in typing.get_type_hints(Config).items()
+    if dataclasses.is_dataclass(typ)
+}
+_INTERNAL = {"config_file", "origins"}
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.name not in _INTERNAL}
+
+
+def all_keys() -> dict[str, Any]:
+    """Every dotted configuration key with its type."""
+    keys: dict[str, Any] = {}
+    for name, typ in _field_types(Config).items():
+        if name in _SECTIONS:
+            for sub, subtyp in _field_types(_SECTIONS[name]).items():
+                keys[f"{name}.{sub}"] = subtyp
+        else:
+            keys[name] = typ
+    return keys
+
+
+def env_name(dotted: str) -> str:
+    """The systematic environment variable of a dotted key."""
+    return ENV_PREFIX + dotted.replace(".", "_").upper()
+
+
+def _coerce(value: Any, typ: Any, where: str) -> Any:
+    """Turn a TOML or environment value into the key's type, or fail naming ``where``."""
+    origin = typing.get_origin(typ)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(typ) if a is not type(None)]
+        if value is None or value == "":
+            return None
+        return _coerce(value, args[0], where)
+    if origin is list:
+        if isinstance(value, str):
+            items = [v.strip() for v in value.split(",") if v.strip()]
+        elif isinstance(value, list):
+            items = value
+        else:
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+        (item_type,) = typing.get_args(typ) or (str,)
+        return [_coerce(v, item_type, where) for v in items]
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off", ""}:
+            return False
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if typ is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}") from None
+    if typ is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    if typ is str:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{where}: expected text, got {type(value).__name__}")
+    return value
+
+
+def find_config_file(
+    explicit: str | os.PathLike[str] | None, cwd: Path | None = None
+) -> Path | None:
+    """``--config`` wins, then ``$CENSORWATCH_CONFIG``, then ``./censorwatch.toml`` if present."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{path}: configuration file not found")
+        return path
+    env = os.environ.get("CENSORWATCH_CONFIG")
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{path}: configuration file not found (from $CENSORWATCH_CONFIG)")
+        return path
+    candidate = (cwd or Path.cwd()) / CONFIG_FILENAME
+    return candidate if candidate.is_file() else None
+
+
+def _flatten_toml(data: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    keys = all_keys()
+    flat: dict[str, Any] = {}
+    for name, value in data.items():
+        if name in _SECTIONS:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{path}: [{name}] must be a table")
+            for sub, subvalue in value.items():
+                dotted = f"{name}.{sub}"
+                if dotted not in keys:
+                    raise ConfigError(f"{path}: unknown key {dotted!r} in [{name}]")
+                flat[dotted] = subvalue
+        elif name in keys:
+            flat[name] = value
+        else:
+            raise ConfigError(f"{path}: unknown key {name!r}")
+    return flat
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Config:
+    """Build the effective configuration: defaults < TOML file < environment < ``overrides``.
+
+    ``overrides`` holds dotted keys from CLI flags; ``None`` values are ignored so callers can
+    pass every flag without checking whether it was given.
+    """
+    environ = os.environ if environ is None else environ
+    keys = all_keys()
+    cfg = Config()
+    origins = {k: "default" for k in keys}
+
+    def assign(dotted: str, raw: Any, origin: str, where: str) -> None:
+        value = _coerce(raw, keys[dotted], where)
+        section, _, key = dotted.rpartition(".")
+        setattr(getattr(cfg, section) if section else cfg, key, value)
+        origins[dotted] = origin
+
+    file_path = find_config_file(path, cwd)
+    if file_path is not None:
+        try:
+            data = tomllib.loads(file_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file_path}: invalid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{file_path}: not UTF-8 text: {exc}") from None
+        base = file_path.resolve().parent
+        for dotted, raw in _flatten_toml(data, file_path).items():
+            assign(dotted, raw, str(file_path), f"{file_path}: {dotted}")
+        # Relative paths in the file are relative to the file, not to wherever cron starts us.
+        if origins["data_dir"] != "default":
+            cfg.data_dir = str(base / Path(cfg.data_dir).expanduser())
+        if origins["testlists.paths"] != "default":
+            cfg.testlists.paths = [str(base / Path(p).expanduser()) for p in cfg.testlists.paths]
+        cfg.config_file = str(file_path)
+
+    for dotted in keys:
+        name = env_name(dotted)
+        if name in environ:
+            assign(dotted, environ[name], f"env:{name}", f"${name}")
+    for alias, dotted in ENV_ALIASES.items():
+        if alias in environ:
+            assign(dotted, environ[alias], f"env:{alias}", f"${alias}")
+
+    for dotted, raw in (overrides or {}).items():
+        if raw is None:
+            continue
+        if dotted not in keys:
+            raise ConfigError(f"unknown configuration key {dotted!r}")
+        assign(dotted, raw, "cli", f"--{dotted}")
+
+    cfg.country = cfg.country.upper()
+    if not re.fullmatch(r"[A-Z]{2}", cfg.country):
+        raise ConfigError(f"country: expected a two-letter country code, got {cfg.country!r}")
+    cfg.origins = origins
+    return cfg
+
+
+def mask_url(url: str) -> str:
+    """Hide the password in a URL such as ``postgresql+psycopg://user:pw@host/db``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", f":{MASK}@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def masked_value(dotted: str, value: Any) -> Any:
+    """The value as it may be shown on a screen or in a log."""
+    if _SECRET_KEY_RE.search(dotted.rpartition(".")[2]) and value:
+        return MASK
+    if isinstance(value, str) and "://" in value:
+        return mask_url(value)
+    if isinstance(value, list):
+        return [mask_url(v) if isinstance(v, str) and "://" in v else v for v in value]
+    return value
+
+
+def effective_items(cfg: Config) -> list[tuple[str, Any, str]]:
+    """``(dotted key, masked value, origin)`` for every key, the database URL resolved."""
+    rows = []
+    for dotted in all_keys():
+        value = cfg.effective_database_url if dotted == "database_url" else cfg.get(dotted)
+        rows.append((dotted, masked_value(dotted, value), cfg.origins.get(dotted, "default")))
+    return rows
