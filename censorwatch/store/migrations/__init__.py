@@ -1,0 +1,1 @@
+"""Alembic migrations of the censorwatch store (run by :func:`censorwatch.store.migrate`)."""

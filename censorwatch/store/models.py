@@ -1,0 +1,228 @@
+"""The store's tables, as SQLAlchemy 2.0 typed models.
+
+The schema itself is owned by the Alembic migrations in ``migrations/versions``; these models
+must match them (``tests/test_store_schema.py`` compares the two on SQLite and PostgreSQL).
+
+Conventions: every time is naive UTC; ASNs are integers (``AS38623`` -> ``38623``); nothing here
+may hold a volunteer's IP address or identity.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import BYTEA, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: JSON that is JSONB on PostgreSQL (indexable, compact) and text on SQLite.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+#: A 64-bit key on PostgreSQL; SQLite's INTEGER PRIMARY KEY is already 64-bit and autoincrements.
+BigIntKey = BigInteger().with_variant(Integer(), "sqlite")
+Blob = LargeBinary().with_variant(BYTEA(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSONType, list[str]: JSONType}
+
+
+class Network(Base):
+    """An autonomous system seen in measurements: ASN -> ISP name, country."""
+
+    __tablename__ = "networks"
+
+    asn: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str | None] = mapped_column(String(255))
+    country_code: Mapped[str | None] = mapped_column(String(2))
+    #: Where the name came from: "measurement" (probe_network_name) or "config".
+    name_source: Mapped[str | None] = mapped_column(String(16))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+
+
+class ProbeRun(Base):
+    """One run of our own probe over a test list (never the volunteer's address)."""
+
+    __tablename__ = "probe_runs"
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: running, completed, interrupted, failed
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    report_id: Mapped[str | None] = mapped_column(String(128))
+    probe_cc: Mapped[str | None] = mapped_column(String(2))
+    probe_asn: Mapped[int | None] = mapped_column(Integer)
+    probe_network_name: Mapped[str | None] = mapped_column(String(255))
+    software_version: Mapped[str | None] = mapped_column(String(32))
+    #: Content hash of the test lists used, so a report's method can name the list version.
+    testlist_hash: Mapped[str | None] = mapped_column(String(64))
+    urls_planned: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    urls_measured: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    anomalies: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class MeasurementRow(Base):
+    """One measurement, ours or OONI's (see :mod:`censorwatch.measurement`)."""
+
+    __tablename__ = "measurements"
+    __table_args__ = (
+        Index("ix_measurements_cc_time", "probe_cc", "measurement_start_time"),
+        Index("ix_measurements_test_time", "test_name", "measurement_start_time"),
+        Index("ix_measurements_domain", "domain"),
+        Index("ix_measurements_asn", "probe_asn"),
+        Index("ix_measurements_uid", "measurement_uid"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
+    #: Deterministic identity (report_id, input, start time): the conflict key of every upsert.
+    measurement_key: Mapped[str] = mapped_column(String(40), nullable=False, unique=True)
+    measurement_uid: Mapped[str] = mapped_column(String(128), nullable=False)
+    #: "ooni" or "censorwatch" (our own probes).
+    source: Mapped[str] = mapped_column(String(16), nullable=False)
+    test_name: Mapped[str] = mapped_column(String(64), nullable=False)
+    test_version: Mapped[str | None] = mapped_column(String(32))
+    input: Mapped[str | None] = mapped_column(Text)
+    domain: Mapped[str | None] = mapped_column(String(255))
+    category_code: Mapped[str | None] = mapped_column(String(16))
+    probe_cc: Mapped[str] = mapped_column(String(2), nullable=False)
+    probe_asn: Mapped[int] = mapped_column(Integer, nullable=False)
+    probe_network_name: Mapped[str | None] = mapped_column(String(255))
+    report_id: Mapped[str | None] = mapped_column(String(128))
+    software_name: Mapped[str | None] = mapped_column(String(64))
+    software_version: Mapped[str | None] = mapped_column(String(32))
+    measurement_start_time: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+    anomaly: Mapped[bool | None] = mapped_column(Boolean)
+    confirmed: Mapped[bool | None] = mapped_column(Boolean)
+    failure: Mapped[bool | None] = mapped_column(Boolean)
+    #: test_keys.blocking as reported: a method, "false", or NULL when unknown.
+    blocking: Mapped[str | None] = mapped_column(String(32))
+    accessible: Mapped[bool | None] = mapped_column(Boolean)
+    #: The blocking type recomputed by censorwatch's verdict engine.
+    verdict_blocking: Mapped[str | None] = mapped_column(String(32))
+    scores: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    #: The full document as zlib-compressed JSON (see censorwatch.store.codec).
+    document: Mapped[bytes | None] = mapped_column(Blob)
+    document_ref: Mapped[str | None] = mapped_column(Text)
+    probe_run_id: Mapped[int | None] = mapped_column(
+        BigIntKey, ForeignKey("probe_runs.id", ondelete="SET NULL")
+    )
+    ingested_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+
+
+class TestlistEntry(Base):
+    """A URL of a test list as the store last saw it; its history is in testlist_changes."""
+
+    __tablename__ = "testlist_entries"
+    __table_args__ = (UniqueConstraint("list_name", "url"),)
+    __test__ = False
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
+    #: "kh", "global", ... (the CSV's file name without extension).
+    list_name: Mapped[str] = mapped_column(String(32), nullable=False)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    category_code: Mapped[str] = mapped_column(String(16), nullable=False)
+    category_description: Mapped[str | None] = mapped_column(String(255))
+    date_added: Mapped[dt.date | None] = mapped_column(Date)
+    source: Mapped[str | None] = mapped_column(String(255))
+    notes: Mapped[str | None] = mapped_column(Text)
+    #: active, retired, historically-blocked
+    status: Mapped[str] = mapped_column(String(24), nullable=False, default="active")
+    tags: Mapped[list[str] | None] = mapped_column(JSONType)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+    last_changed_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+    removed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class TestlistChange(Base):
+    """One change to a test list entry: who, when, why, and what changed."""
+
+    __tablename__ = "testlist_changes"
+    __table_args__ = (Index("ix_testlist_changes_list_url", "list_name", "url"),)
+    __test__ = False
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
+    list_name: Mapped[str] = mapped_column(String(32), nullable=False)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    #: added, changed, removed, retired
+    action: Mapped[str] = mapped_column(String(16), nullable=False)
+    #: {field: [old, new]}
+    changes: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    reason: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(String(255))
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+    #: Content hash of the list file after the change.
+    list_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class IngestState(Base):
+    """Per-source progress of ingest: the watermark and a resumable cursor."""
+
+    __tablename__ = "ingest_state"
+
+    #: e.g. "ooni-api:KH:web_connectivity", "ooni-raw:KH"
+    source: Mapped[str] = mapped_column(String(128), primary_key=True)
+    watermark: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    cursor: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+
+
+class ReportEdition(Base):
+    """A generated report, with the hashes that let an endorsed edition be reproduced."""
+
+    __tablename__ = "report_editions"
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
+    country: Mapped[str] = mapped_column(String(2), nullable=False)
+    period_start: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    period_end: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    lang: Mapped[str] = mapped_column(String(8), nullable=False)
+    #: draft, review, endorsed
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    data_hash: Mapped[str | None] = mapped_column(String(64))
+    config_hash: Mapped[str | None] = mapped_column(String(64))
+    testlist_hash: Mapped[str | None] = mapped_column(String(64))
+    snapshot_ref: Mapped[str | None] = mapped_column(Text)
+    output_path: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+
+
+class JobRun(Base):
+    """One run of a pipeline job (probe, ingest-ooni, analyze, report), manual or scheduled."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (Index("ix_job_runs_job_started", "job", "started_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
+    job: Mapped[str] = mapped_column(String(64), nullable=False)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: running, success, failed, interrupted
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False)
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    error: Mapped[str | None] = mapped_column(Text)
