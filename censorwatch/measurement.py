@@ -201,6 +201,10 @@ class Measurement:
     accessible: bool | None = None
     #: The blocking type recomputed by censorwatch's verdict engine, comparable across sources.
     verdict_blocking: str | None = None
+    verdict_confirmed: bool | None = None
+    #: Name(s) of the blocking fingerprint(s) that matched, comma-separated.
+    verdict_fingerprint: str | None = None
+    verdict_version: str | None = None
     scores: dict[str, Any] | None = None
     #: The full OONI-format document (IP scrubbed), when we have it.
     document: dict[str, Any] | None = field(default=None, repr=False)

@@ -18,7 +18,10 @@ from urllib.parse import quote
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+#: Real data for tests (OONI measurements, Citizen Lab lists); never copied into the repository.
+SHARED_FIXTURES = Path(
+    os.environ.get("CENSORWATCH_SHARED_FIXTURES", REPO.parent / "shared" / "fixtures")
+)
 DEFAULT_PG = "postgresql+psycopg://127.0.0.1:5432/test"
 
 

@@ -124,6 +124,11 @@ class MeasurementRow(Base):
     accessible: Mapped[bool | None] = mapped_column(Boolean)
     #: The blocking type recomputed by censorwatch's verdict engine.
     verdict_blocking: Mapped[str | None] = mapped_column(String(32))
+    #: Whether a blocking fingerprint confirmed the verdict, and which one(s).
+    verdict_confirmed: Mapped[bool | None] = mapped_column(Boolean)
+    verdict_fingerprint: Mapped[str | None] = mapped_column(String(255))
+    #: Version of the verdict rules that judged the row (re-judge when the rules change).
+    verdict_version: Mapped[str | None] = mapped_column(String(16))
     scores: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     #: The full document as zlib-compressed JSON (see censorwatch.store.codec).
     document: Mapped[bytes | None] = mapped_column(Blob)
