@@ -40,7 +40,9 @@ ENV_ALIASES: dict[str, str] = {
     "CENSORWATCH_ACCEPT_RISKS": "probe.accept_risks",
 }
 
-_SECRET_KEY_RE = re.compile(r"(password|secret|token|api_key|smtp_pass)", re.IGNORECASE)
+#: Keys whose values are never shown. ``webhook_url`` is one: bot relay URLs carry their token
+#: in the path (``https://api.telegram.org/bot<token>/...``).
+_SECRET_KEY_RE = re.compile(r"(password|secret|token|api_key|smtp_pass|webhook_url)", re.IGNORECASE)
 MASK = "********"
 
 
@@ -124,6 +126,33 @@ class ScheduleSettings:
     analyze: str = "0 3 1 * *"
     report: str = "0 4 1 * *"
     jitter_seconds: int = 600
+    #: Time zone of the cron expressions and ``probe_window``; empty means the computer's own.
+    timezone: str = ""
+    #: A run missed by less than this (laptop asleep, scheduler stopped) still runs, once.
+    misfire_grace_seconds: int = 12 * 3600
+    #: On SIGTERM/SIGINT, how long a running job may take to finish before it is interrupted
+    #: (its open transaction rolled back). systemd's default stop timeout is 90 s.
+    shutdown_grace_seconds: int = 60
+    #: First day (``MM-DD``) of the reporting year that ``analyze`` and ``report`` cover:
+    #: ``01-01`` for calendar years, ``07-01`` for the July-to-June Cambodian reports.
+    period_start: str = "01-01"
+
+
+@dataclass
+class AlertSettings:
+    """Where alerts about newly blocked or unblocked websites are sent (nowhere if empty)."""
+
+    #: JSON POST endpoint, e.g. a relay to a Telegram or Signal bot.
+    webhook_url: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = ""
+    smtp_to: list[str] = field(default_factory=list)
+    #: Upgrade the SMTP connection with STARTTLS (port 587); off only for a local relay.
+    smtp_starttls: bool = True
+    timeout: float = 30.0
 
 
 @dataclass
@@ -147,6 +176,7 @@ class Config:
     probe: ProbeSettings = field(default_factory=ProbeSettings)
     ooni: OoniSettings = field(default_factory=OoniSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     #: The TOML file the values came from, if any (not a key of the file itself).
     config_file: str | None = None

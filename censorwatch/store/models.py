@@ -38,6 +38,10 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+#: Tables that live in the same database but belong to a library, not to our migrations:
+#: APScheduler's SQLAlchemyJobStore creates and owns ``apscheduler_jobs``.
+FOREIGN_TABLES = ("apscheduler_jobs",)
+
 #: JSON that is JSONB on PostgreSQL (indexable, compact) and text on SQLite.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 #: A 64-bit key on PostgreSQL; SQLite's INTEGER PRIMARY KEY is already 64-bit and autoincrements.
@@ -231,3 +235,42 @@ class JobRun(Base):
     outcome: Mapped[str] = mapped_column(String(16), nullable=False)
     counts: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class JobLock(Base):
+    """Who runs a job right now, so two schedulers (or a manual run) never overlap.
+
+    A row exists only while a job runs; its holder renews ``expires_at`` (a heartbeat) and a
+    row whose ``expires_at`` has passed belongs to a process that died and may be taken over.
+    ``holder`` is a random installation id, a process id and a random token: never a host
+    name or an address.
+    """
+
+    __tablename__ = "job_locks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128), nullable=False)
+    acquired_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+
+
+class Alert(Base):
+    """A website found newly blocked or unblocked, recorded once and sent where configured."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("kind", "domain", "period"),)
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
+    #: blocked, unblocked
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    domain: Mapped[str] = mapped_column(String(255), nullable=False)
+    #: The reporting period the change belongs to, e.g. ``2023-01-01..2023-12-31``.
+    period: Mapped[str] = mapped_column(String(32), nullable=False)
+    country: Mapped[str | None] = mapped_column(String(2))
+    detected_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+    #: What the analysis said: verdict, methods, networks, first/last blocked.
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    #: Channel -> time it was delivered (``{"webhook": "2026-...Z"}``); missing = not yet.
+    delivered: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    last_error: Mapped[str | None] = mapped_column(Text)
