@@ -132,15 +132,22 @@ def try_acquire(store: Store, name: str, holder: str, ttl: timedelta = DEFAULT_T
         "expires_at": now + ttl,
     }
     with store.engine.begin() as conn:
+        # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT DO NOTHING.
         inserted = conn.execute(
-            _insert(store).values(values).on_conflict_do_nothing(index_elements=["name"])
-        ).rowcount
-        if inserted == 1:
+            _insert(store)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["name"])
+            .returning(JobLock.name)
+        ).first()
+        if inserted is not None:
             return True
         taken = conn.execute(
-            update(JobLock).where(JobLock.name == name, JobLock.expires_at < now).values(values)
-        ).rowcount
-        if taken == 1:
+            update(JobLock)
+            .where(JobLock.name == name, JobLock.expires_at < now)
+            .values(values)
+            .returning(JobLock.name)
+        ).first()
+        if taken is not None:
             log.warning("job %s: took over a lock whose holder stopped renewing it", name)
             return True
         current = conn.execute(select(JobLock.holder).where(JobLock.name == name)).scalar()
@@ -149,8 +156,9 @@ def try_acquire(store: Store, name: str, holder: str, ttl: timedelta = DEFAULT_T
                 update(JobLock)
                 .where(JobLock.name == name, JobLock.holder == current)
                 .values(values)
-            ).rowcount
-            if taken == 1:
+                .returning(JobLock.name)
+            ).first()
+            if taken is not None:
                 log.warning("job %s: took over the lock of a process that no longer runs", name)
                 return True
     return False
@@ -165,8 +173,9 @@ def renew(store: Store, name: str, holder: str, ttl: timedelta = DEFAULT_TTL) ->
                 update(JobLock)
                 .where(JobLock.name == name, JobLock.holder == holder)
                 .values(heartbeat_at=now, expires_at=now + ttl)
-            ).rowcount
-            == 1
+                .returning(JobLock.name)
+            ).first()
+            is not None
         )
 
 

@@ -1,0 +1,382 @@
+"""The scheduler daemon on SQLite and PostgreSQL: order, failures, restarts, two schedulers,
+SIGTERM in the middle of a job. Fake jobs only (the real stages are other branches' work);
+short intervals, scheduler processes started and killed by the tests themselves."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from apscheduler.events import EVENT_JOB_SUBMITTED
+from apscheduler.triggers.date import DateTrigger
+from click.testing import CliRunner
+from schedule_helper import config_for, schedules_and_jobs
+
+from censorwatch.scheduler import jobs as jobs_module
+from censorwatch.scheduler.jobs import JobDefinition
+from censorwatch.scheduler.service import (
+    JOBSTORE_TABLE,
+    SchedulerService,
+    execute_job,
+    schedule_status,
+)
+from censorwatch.scheduler.triggers import Schedule
+from censorwatch.store import open_store
+from censorwatch.store.models import JobLock, JobRun, MeasurementRow
+
+HELPER = Path(__file__).with_name("schedule_helper.py")
+
+
+def runs(store, job: str | None = None) -> list[JobRun]:
+    with store.session() as s:
+        q = sa.select(JobRun).order_by(JobRun.id)
+        if job:
+            q = q.where(JobRun.job == job)
+        return list(s.scalars(q))
+
+
+def wait_for(predicate, timeout: float = 15.0, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def at(seconds: float) -> DateTrigger:
+    return DateTrigger(run_date=datetime.now(UTC) + timedelta(seconds=seconds), timezone=UTC)
+
+
+def test_jobs_fire_in_order_and_a_failure_does_not_stop_the_scheduler(store, tmp_path) -> None:
+    order: list[str] = []
+
+    def job(name: str, fail: bool = False):
+        def run(config, store):
+            order.append(name)
+            if fail:
+                raise RuntimeError(f"{name} broke")
+            return {"n": 1}
+
+        return JobDefinition(name, run, None, name)
+
+    jobs = {"a": job("a"), "b": job("b", fail=True), "c": job("c")}
+    schedules = [
+        Schedule(n, "test", at(0.3 + 0.3 * i), f"at {i}", f"at {i}") for i, n in enumerate(jobs)
+    ]
+    cfg = config_for({"db": store.url, "data_dir": str(tmp_path)})
+    service = SchedulerService(cfg, store, jobs=jobs, schedules=schedules)
+    service.start()
+    try:
+        assert wait_for(lambda: len(runs(store)) == 3 and runs(store)[-1].outcome != "running")
+        assert service.scheduler.running
+    finally:
+        service.shutdown(grace=5)
+    assert order == ["a", "b", "c"]
+    recorded = runs(store)
+    assert [(r.job, r.outcome) for r in recorded] == [
+        ("a", "success"),
+        ("b", "failed"),
+        ("c", "success"),
+    ]
+    assert recorded[0].counts == {"n": 1}
+    assert "b broke" in recorded[1].error
+    assert all(r.finished_at >= r.started_at for r in recorded)
+
+
+def test_failed_job_is_retried_at_its_next_time(store, tmp_path) -> None:
+    calls = []
+
+    def flaky(config, store):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("network down")
+        return {"ok": 1}
+
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    trigger = IntervalTrigger(seconds=0.4, timezone=UTC)
+    schedules = [Schedule("flaky", "test", trigger, "every 0.4s", "every 0.4s")]
+    cfg = config_for({"db": store.url, "data_dir": str(tmp_path)})
+    service = SchedulerService(
+        cfg, store, jobs={"flaky": JobDefinition("flaky", flaky, None, "")}, schedules=schedules
+    )
+    service.start()
+    try:
+        assert wait_for(lambda: any(r.outcome == "success" for r in runs(store)))
+    finally:
+        service.shutdown(grace=5)
+    outcomes = [r.outcome for r in runs(store)]
+    assert outcomes[:2] == ["failed", "success"]
+
+
+def test_status_and_run_now(store, tmp_path, monkeypatch) -> None:
+    from censorwatch.cli import cli
+
+    def fake(config, store):
+        return {"measurements": 7}
+
+    monkeypatch.setitem(
+        jobs_module.JOBS, "probe", JobDefinition("probe", fake, "probe", "x", "probe_window")
+    )
+    env = {"CENSORWATCH_DATA_DIR": str(tmp_path / "data")}
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--db", store.url, "schedule", "run-now", "probe"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "probe: success (measurements: 7)" in result.output
+
+    result = runner.invoke(cli, ["--db", store.url, "schedule", "run-now", "nope"], env=env)
+    assert result.exit_code != 0 and "no job named 'nope'" in result.output
+
+    result = runner.invoke(
+        cli, ["--db", store.url, "schedule", "status", "--json"], env=env, catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    rows = {r["job"]: r for r in json.loads(result.output)}
+    assert set(rows) >= {"probe", "ingest-ooni", "analyze", "report"}
+    assert rows["probe"]["last_outcome"] == "success"
+    assert rows["probe"]["last_counts"] == {"measurements": 7}
+    assert rows["probe"]["schedule"].startswith("daily ")
+    assert rows["ingest-ooni"]["schedule"].startswith("every 6h")
+    assert rows["analyze"]["last_outcome"] is None
+
+
+def test_real_job_reports_a_missing_stage(store, tmp_path) -> None:
+    """Without the probe stage installed, the job fails with a clear, recorded message."""
+    cfg = config_for({"db": store.url, "data_dir": str(tmp_path)})
+    from censorwatch.cli import cli
+
+    if "probe" in cli.commands:
+        pytest.skip("the probe stage is installed here")
+    result = execute_job(cfg, store, jobs_module.JOBS["probe"])
+    assert result.outcome == "failed"
+    assert "censorwatch probe run" in result.error and "not available" in result.error
+
+
+def test_status_lists_next_run_after_start(store, tmp_path) -> None:
+    cfg = config_for({"db": store.url, "data_dir": str(tmp_path)})
+    service = SchedulerService(cfg, store, jobs=jobs_module.JOBS)
+    service.start()
+    service.shutdown(grace=0)
+    rows = {r["job"]: r for r in schedule_status(cfg, store)}
+    assert rows["ingest-ooni"]["next_run"] is not None
+    assert rows["probe"]["next_run"] is not None
+    # A second start with the same configuration keeps the persisted next run times.
+    before = {r["job"]: r["next_run"] for r in rows.values()}
+    again = SchedulerService(cfg, store, jobs=jobs_module.JOBS)
+    again.start()
+    again.shutdown(grace=0)
+    after = {r["job"]: r["next_run"] for r in schedule_status(cfg, store)}
+    assert after == before
+
+
+def test_schema_check_ignores_apscheduler_table(store, tmp_path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from censorwatch.store.models import FOREIGN_TABLES, Base
+
+    cfg = config_for({"db": store.url, "data_dir": str(tmp_path)})
+    service = SchedulerService(cfg, store, jobs=jobs_module.JOBS)
+    service.start()
+    service.shutdown(grace=0)
+    assert sa.inspect(store.engine).has_table(JOBSTORE_TABLE)
+
+    def ours(obj, name, type_, reflected, compare_to):
+        return not (type_ == "table" and name in FOREIGN_TABLES)
+
+    with store.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": ours})
+        assert compare_metadata(ctx, Base.metadata) == []
+
+
+# -- scheduler processes --------------------------------------------------------------------
+
+
+def start_helper(db_url: str, data_dir: Path, jobs: list[dict], grace: float = 30):
+    spec = {"db": db_url, "data_dir": str(data_dir), "grace": grace, "jobs": jobs}
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(HELPER.parent), env.get("PYTHONPATH", "")])
+    return subprocess.Popen(
+        [sys.executable, str(HELPER), json.dumps(spec)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def persisted_jobs(store) -> int:
+    if not sa.inspect(store.engine).has_table(JOBSTORE_TABLE):
+        return 0
+    with store.engine.connect() as conn:
+        return conn.execute(sa.text(f"SELECT count(*) FROM {JOBSTORE_TABLE}")).scalar()
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20) -> str:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        raise AssertionError(f"scheduler did not stop: {err}") from None
+    return err
+
+
+def ready(proc: subprocess.Popen) -> list[dict]:
+    """Wait for the helper's ``ready JOBS`` line; JOBS has the absolute start times it used."""
+    line = proc.stdout.readline()
+    if not line.startswith("ready "):
+        proc.wait(10)
+        raise AssertionError(f"scheduler did not start: {line}{proc.stderr.read()}")
+    return json.loads(line[len("ready ") :])
+
+
+def test_killed_scheduler_restarted_runs_the_missed_job_once(db_url, tmp_path) -> None:
+    store = open_store(db_url)
+    interval = 1.5
+    proc = start_helper(
+        db_url, tmp_path, [{"name": "tick", "kind": "tick", "interval": interval, "start_in": 2}]
+    )
+    try:
+        spec = ready(proc)
+        assert wait_for(lambda: persisted_jobs(store) == 1 or proc.poll() is not None)
+        assert proc.poll() is None, proc.stderr.read()
+    finally:
+        proc.kill()  # SIGKILL: no clean shutdown at all
+        proc.communicate()
+    start = spec[0]["start"]
+    before = len(runs(store, "tick"))
+    # Several run times pass while no scheduler runs: start, +1.5, +3.0, +4.5.
+    time.sleep(max(0.0, start + 3 * interval + 0.2 - time.time()))
+
+    schedules, jobs = schedules_and_jobs(spec)
+    service = SchedulerService(
+        config_for({"db": db_url, "data_dir": str(tmp_path)}),
+        store,
+        jobs=jobs,
+        schedules=schedules,
+    )
+    submitted: list[list[datetime]] = []
+    service.scheduler.add_listener(
+        lambda ev: submitted.append(list(ev.scheduled_run_times)), EVENT_JOB_SUBMITTED
+    )
+    service.start()
+    try:
+        assert wait_for(lambda: len([r for r in runs(store, "tick") if r.finished_at]) > before)
+        next_run = service.scheduler.get_job("tick").next_run_time
+    finally:
+        service.shutdown(grace=5)
+    store.close()
+    # APScheduler submits a coalesced run with the latest missed time, which was in the past
+    # when the scheduler came back; the earlier missed times are not run at all.
+    missed = [t.timestamp() for t in submitted[0]]
+    assert len(missed) == 1 and (missed[0] - start) / interval >= 2.99
+    assert len(runs(store, "tick")) == before + 1
+    # And the restarted scheduler kept the persisted schedule's phase.
+    phase = (next_run.timestamp() - start) / interval
+    assert abs(phase - round(phase)) < 0.01
+
+
+def test_two_schedulers_never_run_a_job_at_the_same_time(db_url, tmp_path) -> None:
+    store = open_store(db_url)
+    start = time.time() + 2.5
+    spec = [{"name": "slow", "kind": "slow", "seconds": 0.8, "interval": 0.5, "start": start}]
+    procs = [start_helper(db_url, tmp_path, spec, grace=10) for _ in range(2)]
+    try:
+        assert wait_for(
+            lambda: (
+                len([r for r in runs(store, "slow") if r.outcome == "success"]) >= 3
+                and any(r.outcome == "skipped" for r in runs(store, "slow"))
+            ),
+            timeout=25,
+        )
+    finally:
+        errs = [stop(p) for p in procs]
+    assert all(p.returncode == 0 for p in procs), errs
+    done = [r for r in runs(store, "slow") if r.outcome == "success"]
+    spans = sorted((r.started_at, r.finished_at) for r in done)
+    for (_, end1), (start2, _) in itertools.pairwise(spans):
+        assert start2 >= end1, f"overlapping runs: {spans}"
+    skipped = [r for r in runs(store, "slow") if r.outcome == "skipped"]
+    assert skipped and "already running" in skipped[0].error
+    assert not [r for r in runs(store, "slow") if r.outcome == "running"]
+    with store.session() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(JobLock)) == 0
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("grace", "sig"),
+    [(0, signal.SIGTERM), (30, signal.SIGINT)],
+    ids=["sigterm-interrupted", "sigint-finished"],
+)
+def test_signal_during_a_job_leaves_the_store_consistent(db_url, tmp_path, grace, sig) -> None:
+    """SIGTERM/SIGINT mid-transaction: the job finishes (grace) or is rolled back, never half."""
+    store = open_store(db_url)
+    rows = 30
+    spec = [
+        {
+            "name": "writer",
+            "kind": "writer",
+            "rows": rows,
+            "pause": 0.05,
+            "interval": 3600,
+            "start_in": 0.5,
+        }
+    ]
+    proc = start_helper(db_url, tmp_path, spec, grace=grace)
+    try:
+        ready(proc)
+        assert wait_for(lambda: any(r.outcome == "running" for r in runs(store, "writer")))
+        time.sleep(0.4)  # in the middle of the job's one transaction
+    finally:
+        err = stop(proc, sig)
+    assert proc.returncode == 0, err
+    assert "scheduler stopped" in err
+    (run,) = runs(store, "writer")
+    with store.session() as s:
+        stored = s.scalar(sa.select(sa.func.count()).select_from(MeasurementRow))
+        locks = s.scalar(sa.select(sa.func.count()).select_from(JobLock))
+    if grace:
+        assert (run.outcome, stored) == ("success", rows)
+    else:
+        assert (run.outcome, stored) == ("interrupted", 0)  # rolled back, nothing half-written
+    assert run.finished_at is not None
+    assert locks == 0
+    store.close()
+
+
+def test_thread_safety_of_run_now_against_a_running_job(store, tmp_path) -> None:
+    """A manual run while the scheduled one runs is refused (the lock), and recorded."""
+    started, release = threading.Event(), threading.Event()
+
+    def long(config, store):
+        started.set()
+        release.wait(10)
+        return {}
+
+    job = JobDefinition("long", long, None, "")
+    cfg = config_for({"db": store.url, "data_dir": str(tmp_path)})
+    worker = threading.Thread(target=execute_job, args=(cfg, store, job))
+    worker.start()
+    try:
+        assert started.wait(10)
+        second = execute_job(cfg, store, job)
+    finally:
+        release.set()
+        worker.join(10)
+    assert second.outcome == "skipped"
+    assert [r.outcome for r in runs(store, "long")] == ["success", "skipped"]
