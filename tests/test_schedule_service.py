@@ -380,3 +380,42 @@ def test_thread_safety_of_run_now_against_a_running_job(store, tmp_path) -> None
         worker.join(10)
     assert second.outcome == "skipped"
     assert [r.outcome for r in runs(store, "long")] == ["success", "skipped"]
+
+
+def test_schedule_run_command_end_to_end(sqlite_url, tmp_path) -> None:
+    """`censorwatch schedule run` itself: a job whose stage fails is recorded, the daemon goes
+    on, SIGTERM stops it with status 0."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CENSORWATCH_")}
+    env.update(
+        {
+            "CENSORWATCH_DB": sqlite_url,
+            "CENSORWATCH_DATA_DIR": str(tmp_path / "data"),
+            "CENSORWATCH_SCHEDULE_PROBE": "off",
+            "CENSORWATCH_SCHEDULE_ANALYZE": "off",
+            "CENSORWATCH_SCHEDULE_REPORT": "off",
+            "CENSORWATCH_SCHEDULE_INGEST_OONI": "every 1s",
+            "CENSORWATCH_SCHEDULE_JITTER_SECONDS": "0",
+        }
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "censorwatch", "schedule", "run"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    store = open_store(sqlite_url)
+    try:
+        assert wait_for(lambda: len(runs(store, "ingest-ooni")) >= 2, timeout=30)
+    finally:
+        err = stop(proc, signal.SIGTERM)
+    assert proc.returncode == 0, err
+    recorded = runs(store, "ingest-ooni")
+    from censorwatch.cli import cli
+
+    if "ingest" not in cli.commands:
+        assert all(r.outcome == "failed" for r in recorded)
+        assert "`censorwatch ingest ooni` is not available" in recorded[0].error
+    assert "every 1s" in err
+    store.close()

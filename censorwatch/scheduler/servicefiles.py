@@ -86,7 +86,8 @@ def render(platform: str, config: Config, *, python: str | None = None) -> Servi
     if platform == "systemd":
         text = _template(platform).substitute(
             exec_start=" ".join(_systemd_quote(a) for a in args),
-            working_directory=_systemd_quote(workdir),
+            # WorkingDirectory takes the rest of the line as it is: no quotes, only specifiers.
+            working_directory=workdir.replace("%", "%%"),
             stop_timeout=stop_timeout,
         )
         return ServiceFile(
@@ -113,9 +114,9 @@ def render(platform: str, config: Config, *, python: str | None = None) -> Servi
     # Windows: pythonw.exe runs without a console window popping up at every logon, so the
     # log goes to a file in the data directory.
     args += ["--log-file", str(config.data_path.resolve() / "censorwatch-scheduler.log")]
-    exe = Path(args[0])
-    windowless = exe.with_name("pythonw.exe")
-    command = str(windowless) if exe.name.lower() == "python.exe" else args[0]
+    command = args[0]
+    if command.lower().endswith("python.exe"):
+        command = command[: -len("python.exe")] + "pythonw.exe"
     text = _template(platform).substitute(
         command=escape(command),
         arguments=escape(subprocess.list2cmdline(args[1:])),
