@@ -160,9 +160,13 @@ def lint(
             app.say(f"{path}: no global list found: duplicate-global not checked")
         linter = Linter(legend, index)
         if fix:
-            fixed = fix_file(path, legend, sort=not no_sort)
-            for line in fixed.changes:
-                click.echo(line)
+            try:
+                fixed = fix_file(path, legend, sort=not no_sort)
+            except InputError as exc:
+                app.say(str(exc))  # the issues below say what to fix by hand
+            else:
+                for line in fixed.changes:
+                    click.echo(line)
         result = linter.lint_file(path)
         for issue in result.issues:
             click.echo(issue.format())

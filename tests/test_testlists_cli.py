@@ -272,3 +272,16 @@ def test_edit_explicit_list(isolated_env: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert not work_copy(isolated_env).exists()
+
+
+def test_lint_fix_skips_unreadable_files_and_goes_on(isolated_env: Path) -> None:
+    broken = isolated_env / "kh.csv"
+    broken.write_text(HEAD + "https://a.org/,NEWS\n", "utf-8")
+    fine = isolated_env / "th.csv"
+    fine.write_text(HEAD + "https://A.org/,NEWS,News Media,2020-01-01,wg,\n", "utf-8")
+    result = run("testlist", "lint", "--fix", str(broken), str(fine))
+    assert result.exit_code == 1
+    assert "cannot fix" in result.stderr
+    assert f"{broken}:2: column-count: expected 6 columns, found 2" in result.stdout
+    assert f"{fine}:2: fixed: url-not-normalised" in result.stdout
+    assert broken.read_text("utf-8") == HEAD + "https://a.org/,NEWS\n"

@@ -27,7 +27,7 @@ from censorwatch.testlists.lint import Linter, read_lenient
 from censorwatch.testlists.normalise import normalise_url, url_problems
 
 SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 TODAY = dt.date(2026, 11, 26)
 field = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
@@ -87,7 +87,7 @@ def test_normalise_is_idempotent_and_never_raises(url: str) -> None:
     url_problems(url)
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=30)
 @given(old=rows, new=rows)
 def test_a_failed_write_keeps_the_old_file(old, new, monkeypatch) -> None:
     with tempfile.TemporaryDirectory() as d:
