@@ -33,6 +33,7 @@ from typing import Any
 from censorwatch.errors import InputError
 from censorwatch.measurement import utcnow
 from censorwatch.testlists.csvformat import atomic_write_bytes, list_name, sha256_bytes
+from censorwatch.testlists.normalise import strict_key
 
 FORMAT_VERSION = 1
 STATUSES = ("active", "retired", "historically-blocked")
@@ -109,8 +110,16 @@ class ListMeta:
     #: Hash of the bytes read (None when there was no file): part of a run's list version.
     sha256: str | None = None
 
+    def _key(self, url: str) -> str:
+        """The key ``url`` is stored under: itself, or the same URL before ``lint --fix``
+        normalised it (``https://Example.org`` for ``https://example.org/``)."""
+        if url in self.entries:
+            return url
+        key = strict_key(url)
+        return next((u for u in self.entries if strict_key(u) == key), url)
+
     def entry(self, url: str) -> EntryMeta:
-        return self.entries.get(url) or EntryMeta()
+        return self.entries.get(self._key(url)) or EntryMeta()
 
     def status(self, url: str) -> str:
         return self.entry(url).status
@@ -119,6 +128,7 @@ class ListMeta:
         return list(self.entry(url).tags)
 
     def _set(self, url: str, entry: EntryMeta) -> None:
+        self.entries.pop(self._key(url), None)
         if entry.is_default():
             self.entries.pop(url, None)
         else:
@@ -148,7 +158,7 @@ class ListMeta:
 
     def forget(self, url: str) -> None:
         """Drop a deleted URL's status and tags (its changes stay in the log)."""
-        self.entries.pop(url, None)
+        self.entries.pop(self._key(url), None)
 
     def record(
         self,
@@ -175,7 +185,8 @@ class ListMeta:
         return change
 
     def changes_for(self, url: str) -> list[Change]:
-        return [c for c in self.changes if c.url == url]
+        key = strict_key(url)
+        return [c for c in self.changes if c.url == url or strict_key(c.url) == key]
 
     def to_json(self) -> str:
         data = {

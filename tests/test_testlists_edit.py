@@ -13,8 +13,8 @@ from censorwatch.testlists import csvformat
 from censorwatch.testlists.csvformat import HEADER, read_testlist
 from censorwatch.testlists.diff import diff_lists
 from censorwatch.testlists.edit import ListEditor
-from censorwatch.testlists.lint import GlobalIndex, Linter
-from censorwatch.testlists.sidefile import load_meta, meta_path
+from censorwatch.testlists.lint import GlobalIndex, Linter, fix_file
+from censorwatch.testlists.sidefile import load_meta, meta_path, save_meta
 
 TODAY = dt.date(2026, 11, 26)
 HEAD = ",".join(HEADER) + "\n"
@@ -238,3 +238,20 @@ def test_diff_matches_rows_by_normal_form(kh: Path, tmp_path: Path) -> None:
     assert d.changed[0].fields == {"notes": ("Voice of Democracy", "VOD")}
     assert d.summary() == "1 added, 1 removed, 1 changed"
     assert d.lines()[0].startswith("+ https://adhoccambodia.org/")
+
+
+def test_side_file_follows_urls_that_lint_fix_normalised(tmp_path: Path) -> None:
+    path = tmp_path / "kh.csv"
+    path.write_text(HEAD + "https://VOD.example,NEWS,News Media,2020-01-01,x,\n", "utf-8")
+    meta = load_meta(path)
+    meta.set_status("https://VOD.example", "historically-blocked")
+    meta.record("status", "https://VOD.example", "blocked in 2023")
+    save_meta(meta)
+    fix_file(path)
+    assert read_testlist(path).rows[0].url == "https://vod.example/"
+    assert load_meta(path).status("https://vod.example/") == "historically-blocked"
+    assert len(load_meta(path).changes_for("https://vod.example/")) == 1
+    out = editor(path).remove("https://vod.example/", "closed")
+    assert out.action == "retired"
+    meta = load_meta(path)
+    assert list(meta.entries) == ["https://vod.example/"]  # re-keyed to the URL as written now
