@@ -281,8 +281,9 @@ class ListEditor:
         near = next((r for r in self.rows if loose_key(r.url) == loose_key(normal)), None)
         if near is not None:
             raise InputError(
-                f"{normal} is {near.url} (line {near.line}) under another scheme or letter "
-                "case; both test the same site (use --allow-variant if you really need both)"
+                f"{normal} is {near.url} (line {near.line}) written with another scheme, "
+                "letter case or trailing slash: both test the same page (use "
+                "--allow-variant if you really need both)"
             )
         if g is not None and self.path.stem.lower() != "global":
             hit = g.loose.get(loose_key(normal))

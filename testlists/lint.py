@@ -45,6 +45,7 @@ from censorwatch.testlists.normalise import (
     strict_key,
     upstream_sort_key,
     url_problems,
+    variant_kind,
 )
 
 ERROR, WARNING = "error", "warning"
@@ -175,6 +176,12 @@ RULES: dict[str, Rule] = {
             WARNING,
             "",
             "the same URL is listed twice, differing only in letter case",
+        ),
+        Rule(
+            "slash-duplicate",
+            WARNING,
+            "",
+            "the same URL is listed with and without a trailing slash (/page and /page/)",
         ),
         Rule("date-future", WARNING, "", "date_added is after today"),
         Rule("date-too-old", WARNING, "", "date_added is before 2014, when the lists began"),
@@ -401,11 +408,11 @@ class Linter:
                 seen_strict[key] = row
                 other = seen_loose.get(loose_key(row.url))
                 if other is not None:
-                    rule = (
-                        "http-https-duplicate"
-                        if other.url.split(":", 1)[0].lower() != row.url.split(":", 1)[0].lower()
-                        else "case-duplicate"
-                    )
+                    rule = {
+                        "scheme": "http-https-duplicate",
+                        "case": "case-duplicate",
+                        "slash": "slash-duplicate",
+                    }[variant_kind(other.url, row.url)]
                     issues.append(
                         Issue(
                             path,

@@ -105,10 +105,26 @@ def strict_key(url: str) -> str:
 
 
 def loose_key(url: str) -> str:
-    """The URL with scheme and letter case ignored: finds http/https and case near-duplicates."""
+    """The URL with scheme, letter case and a trailing slash ignored: finds near-duplicates.
+
+    (Upstream's first lint also compared URLs lower-cased and without their trailing slash.)
+    """
     normal = normalise_url(url)
     _, sep, rest = normal.partition("://")
-    return (rest if sep else normal).lower()
+    rest = (rest if sep else normal).lower()
+    if "?" not in rest:
+        rest = rest.rstrip("/") or rest
+    return rest
+
+
+def variant_kind(a: str, b: str) -> str:
+    """How two URLs with the same :func:`loose_key` differ: ``scheme``, ``slash`` or ``case``."""
+    if a.split(":", 1)[0].lower() != b.split(":", 1)[0].lower():
+        return "scheme"
+    na, nb = normalise_url(a), normalise_url(b)
+    if na.lower() == nb.lower():
+        return "case"
+    return "slash"
 
 
 def site_key(url: str) -> str:

@@ -84,7 +84,8 @@ def test_add_appends_to_an_unsorted_list(kh: Path) -> None:
     [
         ("https://cchrcambodia.org/", {}, r"already in kh.csv \(line 2, added 2016-09-17 by cchr"),
         ("HTTPS://CCHRCAMBODIA.ORG", {}, "already in kh.csv"),
-        ("http://cchrcambodia.org/", {}, "under another scheme or letter case"),
+        ("http://cchrcambodia.org/", {}, "another scheme, letter case or trailing slash"),
+        ("https://vodkhmer.news/?", {}, "already in kh.csv"),
         ("https://twitter.com/", {}, r"already in the global list \(global.csv:2\)"),
         ("http://hrw.org/", {}, "global list already tests this site as https://www.hrw.org/"),
         ("ftp://x.org/", {}, "url-scheme"),

@@ -170,7 +170,11 @@ def test_duplicates_and_near_duplicates(tmp_path: Path) -> None:
         "http://b.org/,NEWS,News Media,2020-01-01,x,\n"
         "https://b.org/,NEWS,News Media,2020-01-01,x,\n"
         "https://c.org/X,NEWS,News Media,2020-01-01,x,\n"
-        "https://c.org/x,NEWS,News Media,2020-01-01,x,\n",
+        "https://c.org/x,NEWS,News Media,2020-01-01,x,\n"
+        "https://d.org/page,NEWS,News Media,2020-01-01,x,\n"
+        "https://d.org/page/,NEWS,News Media,2020-01-01,x,\n"
+        "https://d.org/?q=1,NEWS,News Media,2020-01-01,x,\n"
+        "https://d.org/?q=1/,NEWS,News Media,2020-01-01,x,\n",
     )
     result = Linter(today=TODAY).lint_file(path)
     found = {(i.line, i.rule) for i in result.issues}
@@ -178,6 +182,8 @@ def test_duplicates_and_near_duplicates(tmp_path: Path) -> None:
     assert (4, "duplicate") in found  # the same URL in its normal form
     assert (6, "http-https-duplicate") in found
     assert (8, "case-duplicate") in found
+    assert (10, "slash-duplicate") in found
+    assert not {(11, r) for r in RULES} & found and not {(12, r) for r in RULES} & found
     assert not result.ok() and not result.ok(strict=True)
 
 
@@ -265,6 +271,8 @@ def test_known_upstream_edge_cases_are_warnings(shared) -> None:
     assert kh.ok() and not kh.ok(strict=True)
     vn = lint_upstream(shared, "vn.csv")
     assert [i.line for i in vn.issues if i.rule == "notes-replacement-char"] == [369, 384]
+    my = lint_upstream(shared, "my.csv")
+    assert [i.line for i in my.issues if i.rule == "slash-duplicate"] == [270, 338, 360, 361]
     th = lint_upstream(shared, "th.csv")  # doubled quotes inside quoted notes parse fine
     assert not {i.rule for i in th.issues} & {"csv", "column-count", "notes"}
     # Single-page-application URLs (#/...) pass upstream's regex: only a warning here.
