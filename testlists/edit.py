@@ -70,7 +70,8 @@ class ListEditor:
         self.legend = legend or default_legend()
         self.global_index = global_index
         self.author = author
-        self.today = today or dt.datetime.now(dt.UTC).date()
+        # date_added is the editor's local date, as a person would write it by hand.
+        self.today = today or dt.date.today()
         self.blocked_lookup = blocked_lookup
         self.linter = Linter(self.legend, global_index, self.today)
         if self.path.exists():

@@ -206,6 +206,18 @@ RULES: dict[str, Rule] = {
             "the country list need not",
         ),
         Rule(
+            "side-file",
+            ERROR,
+            "",
+            "the side file (kh.meta.json) is valid JSON with known statuses and tags",
+        ),
+        Rule(
+            "side-file-orphan",
+            WARNING,
+            "",
+            "the side file gives a status or tags to a URL that is not in the list",
+        ),
+        Rule(
             "order",
             WARNING,
             "",
@@ -343,7 +355,7 @@ class Linter:
     ) -> None:
         self.legend = legend or default_legend()
         self.global_index = global_index
-        self.today = today or dt.datetime.now(dt.UTC).date()
+        self.today = today or latest_today()
 
     # -- one row on its own -------------------------------------------------------------
     def check_row(self, row: TestlistRow, path: str) -> list[Issue]:
@@ -468,10 +480,29 @@ class Linter:
             ]
         return []
 
+    def check_side_file(self, path: Path, rows: Sequence[TestlistRow]) -> list[Issue]:
+        """The side file next to a list: readable, and about URLs that are in the list."""
+        from censorwatch.errors import InputError
+        from censorwatch.testlists.sidefile import load_meta, meta_path
+
+        side = meta_path(path)
+        try:
+            meta = load_meta(path)
+        except InputError as exc:
+            message = str(exc).removeprefix(f"{side}").lstrip(":0123456789 ")
+            return [Issue(str(side), 1, "side-file", message)]
+        listed = {strict_key(r.url) for r in rows}
+        return [
+            Issue(str(side), 1, "side-file-orphan", f"{url} is not in {path.name}")
+            for url in meta.entries
+            if strict_key(url) not in listed
+        ]
+
     # -- a whole file ----------------------------------------------------------------------
     def lint_file(self, path: str | os.PathLike[str]) -> LintResult:
         read = read_lenient(path)
         issues = read.issues + self.check_rows(read.rows, str(path))
+        issues += self.check_side_file(Path(path), read.rows)
         issues.sort(key=lambda i: (i.line, list(RULES).index(i.rule)))
         return LintResult(Path(path), read.rows, issues, read.complete)
 
@@ -489,6 +520,12 @@ class LintResult:
 
     def ok(self, strict: bool = False) -> bool:
         return not self.errors(strict)
+
+
+def latest_today() -> dt.date:
+    """Today where it is latest, local or UTC: a row dated today in Phnom Penh (UTC+7) at
+    06:00 is not "in the future" just because it is still yesterday in UTC."""
+    return max(dt.date.today(), dt.datetime.now(dt.UTC).date())
 
 
 def parse_date(text: str) -> dt.date | None:

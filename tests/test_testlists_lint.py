@@ -346,3 +346,24 @@ def test_shipped_list_is_ours_not_upstreams(shared) -> None:
     assert len(ours & theirs) < len(ours) // 2  # well-known sites overlap, naturally
     theirs_rows = {r.as_record()[0]: r.as_record() for r in read_testlist(upstream).rows}
     assert not [r for r in read_testlist(SHIPPED).rows if theirs_rows.get(r.url) == r.as_record()]
+
+
+def test_side_file_is_linted_too(tmp_path: Path) -> None:
+    path = write(tmp_path, "kh.csv", "https://a.org/,NEWS,News Media,2020-01-01,x,\n")
+    side = tmp_path / "kh.meta.json"
+    side.write_text('{"entries": {"https://gone.org/": {"status": "retired"}}}', "utf-8")
+    issues = Linter(today=TODAY).lint_file(path).issues
+    assert [i.format() for i in issues] == [
+        f"{side}:1: side-file-orphan: warning: https://gone.org/ is not in kh.csv"
+    ]
+    side.write_text('{"entries": {"https://a.org/": {"status": "gone"}}}', "utf-8")
+    (issue,) = Linter(today=TODAY).lint_file(path).issues
+    assert (issue.rule, issue.path) == ("side-file", str(side))
+    assert "status 'gone'" in issue.message
+
+
+def test_default_today_tolerates_time_zones() -> None:
+    from censorwatch.testlists.lint import latest_today
+
+    utc = dt.datetime.now(dt.UTC).date()
+    assert latest_today() >= utc and latest_today() >= dt.date.today()
