@@ -63,8 +63,11 @@ def sync_upstream(
     timeout: float = DEFAULT_TIMEOUT,
 ) -> list[SyncedFile]:
     """Download the upstream files for ``country`` into ``target``; see the module docstring."""
-    http = session or requests.Session()
-    http.headers.setdefault("User-Agent", f"censorwatch/{__version__}")
+    if session is None:
+        with requests.Session() as own:
+            return sync_upstream(base_url, country, target, session=own, timeout=timeout)
+    http = session
+    http.headers["User-Agent"] = f"censorwatch/{__version__}"
     results = []
     fetched: list[tuple[str, Path, bytes, int]] = []
     for name in upstream_files(country):
@@ -77,11 +80,9 @@ def sync_upstream(
                 f"cannot reach {url} ({type(exc).__name__}); are you online? "
                 "The lists synced before are unchanged."
             ) from None
-        if response.status_code == 404 and name != "global.csv" and name.endswith(".csv"):
-            if name == UPSTREAM_LEGEND_NAME:
-                results.append(SyncedFile(name, path, "missing upstream"))
-                continue
-            log.warning("upstream has no list for %s (%s: 404)", country.upper(), url)
+        if response.status_code == 404 and name != "global.csv":
+            # Not every country has an upstream list; an old legend name may have moved.
+            log.warning("upstream has no %s (%s: 404)", name, url)
             results.append(SyncedFile(name, path, "missing upstream"))
             continue
         if response.status_code != 200:
