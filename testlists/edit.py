@@ -141,7 +141,7 @@ class ListEditor:
             "added", normal, reason or "added to the list", author=self.author, fields=fields
         )
         self._save()
-        said = "" if normal == url else f" (written as {normal})"
+        said = "" if normal == url else f" (normal form of {url.strip()!r})"
         return EditOutcome("added", normal, f"added {normal} as {code}{said}", row)
 
     def remove(self, url: str, reason: str, *, retire: bool = False) -> EditOutcome:
@@ -260,7 +260,8 @@ class ListEditor:
         if same is not None:
             status = self.meta.status(same.url)
             extra = (
-                f"; it is {status}: `censorwatch testlist status {same.url} active` brings it back"
+                f"; it is {status}: `censorwatch testlist status {same.url} active "
+                "--reason ...` brings it back"
                 if status == "retired"
                 else ""
             )

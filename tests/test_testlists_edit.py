@@ -53,7 +53,7 @@ def test_add_fills_date_source_description_and_keeps_order(kh: Path, glob) -> No
         "https://LICADHO-cambodia.org", "humr", notes="LICADHO", source="wg", tags=["ngo"]
     )
     assert out.url == "https://licadho-cambodia.org/"
-    assert "written as" in out.message
+    assert "(normal form of 'https://LICADHO-cambodia.org')" in out.message
     rows = read_testlist(kh).rows
     # Sorted lists stay sorted (upstream order: by URL without the scheme).
     assert [r.url for r in rows] == [
@@ -256,3 +256,9 @@ def test_side_file_follows_urls_that_lint_fix_normalised(tmp_path: Path) -> None
     assert out.action == "retired"
     meta = load_meta(path)
     assert list(meta.entries) == ["https://vod.example/"]  # re-keyed to the URL as written now
+
+
+def test_adding_a_retired_url_says_how_to_bring_it_back(kh: Path) -> None:
+    editor(kh).set_status("https://vodkhmer.news/", "retired", "closed")
+    with pytest.raises(InputError, match="it is retired: `censorwatch testlist status"):
+        editor(kh).add("https://vodkhmer.news/", "NEWS", source="wg")
