@@ -174,3 +174,20 @@ def test_ooni_run_limits(kwargs: dict, message: str) -> None:
         ooni_run_descriptor(_inputs(), **args)
     with pytest.raises(InputError, match="the test list is empty"):
         ooni_run_descriptor([], **args)  # checked first: nothing to export
+
+
+def test_shipped_files_are_package_data() -> None:
+    """``pip install .`` (not only -e) must carry the shipped list and the legend."""
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    data = tomllib.loads((root / "pyproject.toml").read_text("utf-8"))
+    patterns = data["tool"]["setuptools"]["package-data"]
+    folder = root / "testlists"
+    matched = {
+        p.relative_to(folder).as_posix()
+        for key in ("*", "censorwatch.testlists")
+        for pattern in patterns.get(key, [])
+        for p in folder.glob(pattern)
+    }
+    assert {"legend.csv", "lists/kh.csv", "lists/README.md"} <= matched
