@@ -73,7 +73,8 @@ RULES: dict[str, Rule] = {
             "file-format",
             ERROR,
             "",
-            "line endings must be LF and the file must end with a newline",
+            "written as upstream writes lists: LF line endings, a final newline, quotes only "
+            "where needed",
             fixable=True,
         ),
         Rule("csv", ERROR, "", "the CSV quoting is broken (an unclosed quote, a stray quote)"),
@@ -307,11 +308,6 @@ def read_lenient(path: str | os.PathLike[str], data: bytes | None = None) -> Rea
         issues.append(Issue(p, line, "encoding", f"not UTF-8 ({exc.reason})"))
         text = data.decode("utf-8", errors="replace")
         complete = False
-    if "\r\n" in text or "\r" in text.replace("\r\n", ""):
-        line = text[: text.index("\r")].count("\n") + 1
-        issues.append(Issue(p, line, "file-format", "line endings must be LF, not CR LF or CR"))
-    if text and not text.endswith("\n"):
-        issues.append(Issue(p, text.count("\n") + 1, "file-format", "no newline at end of file"))
     if not text:
         return ReadResult([], [*issues, Issue(p, 1, "header", "the file is empty")], False)
     rows: list[TestlistRow] = []
@@ -341,7 +337,38 @@ def read_lenient(path: str | os.PathLike[str], data: bytes | None = None) -> Rea
     except csv.Error as exc:
         issues.append(Issue(p, reader.line_num, "csv", str(exc)))
         complete = False
+    issues.extend(_format_issues(p, text, rows if complete else None))
     return ReadResult(rows, issues, complete)
+
+
+def _format_issues(path: str, text: str, rows: list[TestlistRow] | None) -> list[Issue]:
+    """Is the file written the way upstream writes lists (what ``--fix`` would write)?"""
+    if rows is None:  # rows are missing: judge the line endings alone
+        if "\r\n" in text or text.endswith("\r"):
+            line = text[: text.index("\r")].count("\n") + 1
+            return [Issue(path, line, "file-format", "line endings must be LF, not CR LF")]
+        if not text.endswith("\n"):
+            return [Issue(path, text.count("\n") + 1, "file-format", "no newline at end of file")]
+        return []
+    canonical = format_testlist(rows)
+    if canonical == text:
+        return []
+    if text.replace("\r\n", "\n") == canonical:
+        line = text[: text.index("\r\n")].count("\n") + 1
+        return [Issue(path, line, "file-format", "line endings must be LF, not CR LF")]
+    if text + "\n" == canonical:
+        return [Issue(path, text.count("\n") + 1, "file-format", "no newline at end of file")]
+    ours, theirs = canonical.split("\n"), text.split("\n")
+    line = next((i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b), 0)
+    return [
+        Issue(
+            path,
+            line + 1,
+            "file-format",
+            "not written as upstream writes lists (quotes only where needed, LF line "
+            "endings, a final newline)",
+        )
+    ]
 
 
 class Linter:
@@ -627,7 +654,7 @@ def fix_file(
     rows, changes = fix_rows(read.rows, str(p), legend, sort=sort)
     new_bytes = format_testlist(rows).encode("utf-8")
     if new_bytes != data and any(i.rule == "file-format" for i in read.issues):
-        changes.append(f"{p}:1: fixed: file-format: LF line endings and a final newline")
+        changes.append(f"{p}:1: fixed: file-format: rewritten as upstream writes lists")
     written = new_bytes != data
     if written:
         write_testlist(p, rows)

@@ -367,3 +367,29 @@ def test_default_today_tolerates_time_zones() -> None:
 
     utc = dt.datetime.now(dt.UTC).date()
     assert latest_today() >= utc and latest_today() >= dt.date.today()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("https://a.org/,NEWS,News Media,2020-01-01,x,\r\n", "line endings must be LF"),
+        ("https://a.org/,NEWS,News Media,2020-01-01,x,", "no newline at end of file"),
+        ('"https://a.org/",NEWS,News Media,2020-01-01,x,\n', "quotes only where needed"),
+    ],
+)
+def test_file_format_and_its_fix(tmp_path: Path, body: str, message: str) -> None:
+    path = tmp_path / "kh.csv"
+    path.write_bytes((HEAD + body).encode())
+    (issue,) = Linter(today=TODAY).lint_file(path).issues
+    assert (issue.rule, issue.line) == ("file-format", 2)
+    assert message in issue.message
+    result = fix_file(path)
+    assert result.changes == [f"{path}:1: fixed: file-format: rewritten as upstream writes lists"]
+    assert Linter(today=TODAY).lint_file(path).issues == []
+
+
+def test_a_quoted_carriage_return_is_a_notes_error_not_a_format_loop(tmp_path: Path) -> None:
+    path = tmp_path / "kh.csv"
+    path.write_bytes((HEAD + 'https://a.org/,NEWS,News Media,2020-01-01,x,"a\rb"\n').encode())
+    rules = [i.rule for i in Linter(today=TODAY).lint_file(path).issues]
+    assert rules == ["notes"]
