@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
 
 from censorwatch.measurement import utcnow
 from censorwatch.store import Store
@@ -100,21 +100,24 @@ def import_testlist(
             for e in s.scalars(select(TestlistEntry).where(TestlistEntry.list_name == tl.name))
         }
 
+        new_entries: list[dict[str, Any]] = []
+        change_rows: list[dict[str, Any]] = []
+
         def record(
             action: str, url: str, changes: dict[str, Any], reason: str, logged: Change | None
         ) -> None:
             at = (_parse_at(logged.at) if logged else None) or now
-            s.add(
-                TestlistChange(
-                    list_name=tl.name,
-                    url=url,
-                    action=action,
-                    changes=changes or None,
-                    reason=logged.reason if logged else reason,
-                    author=(logged.author if logged and logged.author else author) or None,
-                    changed_at=min(at, now),
-                    list_hash=version,
-                )
+            change_rows.append(
+                {
+                    "list_name": tl.name,
+                    "url": url,
+                    "action": action,
+                    "changes": changes or None,
+                    "reason": logged.reason if logged else reason,
+                    "author": (logged.author if logged and logged.author else author) or None,
+                    "changed_at": min(at, now),
+                    "list_hash": version,
+                }
             )
             result.counts[action] += 1
 
@@ -137,16 +140,22 @@ def import_testlist(
                 logged = _latest(meta, row.url, {"added"}, None)
                 fields = {k: [None, _jsonable(v)] for k, v in values.items() if v is not None}
                 if entry is None:
-                    entry = TestlistEntry(list_name=tl.name, url=row.url, first_seen_at=now)
-                    s.add(entry)
-                    reason = f"in {fname} when first imported"
-                else:
-                    entry.removed_at = None
-                    reason = f"back in {fname}"
+                    new_entries.append(
+                        {
+                            "list_name": tl.name,
+                            "url": row.url,
+                            "first_seen_at": now,
+                            "last_changed_at": now,
+                            **values,
+                        }
+                    )
+                    record("added", row.url, fields, f"in {fname} when first imported", logged)
+                    continue
+                entry.removed_at = None
                 for k, v in values.items():
                     setattr(entry, k, v)
                 entry.last_changed_at = now
-                record("added", row.url, fields, reason, logged)
+                record("added", row.url, fields, f"back in {fname}", logged)
                 continue
             changes = {
                 k: [_jsonable(getattr(entry, k)), _jsonable(v)]
@@ -170,6 +179,13 @@ def import_testlist(
             entry.last_changed_at = now
             logged = _latest(meta, url, {"removed"}, None)
             record("removed", url, {}, f"no longer in {fname}", logged)
+        s.flush()
+        # New rows go in as one executemany each: a first import of the global list is
+        # thousands of rows, which the ORM's unit of work would insert one object at a time.
+        if new_entries:
+            s.execute(insert(TestlistEntry), new_entries)
+        if change_rows:
+            s.execute(insert(TestlistChange), change_rows)
     return result
 
 

@@ -16,6 +16,7 @@ why "same URL in another letter case" is only a warning (:func:`loose_key`).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 SCHEMES = ("http", "https")
@@ -76,6 +77,7 @@ def _valid_ipv4(host: str) -> bool:
     return bool(_IPV4.fullmatch(host)) and all(int(p) <= 255 for p in host.split("."))
 
 
+@lru_cache(maxsize=65536)
 def normalise_url(url: str) -> str:
     """The normal form: trimmed, scheme and host lower case, no default port, ``/`` path.
 

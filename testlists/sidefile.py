@@ -109,14 +109,17 @@ class ListMeta:
     changes: list[Change] = field(default_factory=list)
     #: Hash of the bytes read (None when there was no file): part of a run's list version.
     sha256: str | None = None
+    #: strict_key -> key in ``entries`` (built on demand, dropped whenever entries change).
+    _index: dict[str, str] | None = field(default=None, repr=False, compare=False)
 
     def _key(self, url: str) -> str:
         """The key ``url`` is stored under: itself, or the same URL before ``lint --fix``
         normalised it (``https://Example.org`` for ``https://example.org/``)."""
-        if url in self.entries:
+        if url in self.entries or not self.entries:
             return url
-        key = strict_key(url)
-        return next((u for u in self.entries if strict_key(u) == key), url)
+        if self._index is None:
+            self._index = {strict_key(u): u for u in self.entries}
+        return self._index.get(strict_key(url), url)
 
     def entry(self, url: str) -> EntryMeta:
         return self.entries.get(self._key(url)) or EntryMeta()
@@ -129,6 +132,7 @@ class ListMeta:
 
     def _set(self, url: str, entry: EntryMeta) -> None:
         self.entries.pop(self._key(url), None)
+        self._index = None
         if entry.is_default():
             self.entries.pop(url, None)
         else:
@@ -159,6 +163,7 @@ class ListMeta:
     def forget(self, url: str) -> None:
         """Drop a deleted URL's status and tags (its changes stay in the log)."""
         self.entries.pop(self._key(url), None)
+        self._index = None
 
     def record(
         self,
