@@ -532,7 +532,12 @@ def sync(app: App, show_diff: bool) -> None:
 @click.option("--short-description", default=None, help="With --ooni-run: max 200 characters.")
 @click.option("--description", default=None, help="With --ooni-run: Markdown.")
 @click.option("--author", default=None, help="With --ooni-run: contact shown on the card.")
-@LIST_OPTION
+@click.option(
+    "--list",
+    "list_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The list to export (default: the country list; with --ooni-run, the lists in use).",
+)
 @pass_app
 def export(
     app: App,
