@@ -28,6 +28,7 @@ log = logging.getLogger("censorwatch")
 
 #: ``(module, attribute)`` of each stage's click command, added as the stages are built.
 STAGE_COMMANDS: list[tuple[str, str]] = [
+    ("censorwatch.testlists.cli", "testlist"),
     ("censorwatch.scheduler.cli", "schedule"),
     ("censorwatch.scheduler.export", "export"),
     ("censorwatch.scheduler.collect", "collect"),

@@ -57,6 +57,12 @@ class TestlistSettings:
     paths: list[str] = field(default_factory=list)
     #: Base URL of the upstream Citizen Lab lists, used by ``testlist sync``.
     upstream_url: str = "https://raw.githubusercontent.com/citizenlab/test-lists/master/lists"
+    #: What ``testlist add`` writes in the ``source`` column when --source is not given
+    #: (upstream uses the proposing organisation, e.g. "cchr" or "OONI").
+    source: str = ""
+    #: Who makes edits with ``testlist add/edit/remove`` (recorded with each change's reason);
+    #: never guessed from the system, so nothing identifies a volunteer unless they choose to.
+    author: str = ""
 
 
 @dataclass
