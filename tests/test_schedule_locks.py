@@ -104,3 +104,24 @@ def test_holder_names_no_host(store) -> None:
         pass
     assert socket.gethostname() not in holder
     assert len(holder.split(":")) == 3
+
+
+def test_run_now_of_a_locked_job_exits_75(store, tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from censorwatch.cli import cli
+    from censorwatch.scheduler import jobs as jobs_module
+    from censorwatch.scheduler.jobs import JobDefinition
+
+    monkeypatch.setitem(
+        jobs_module.JOBS, "report", JobDefinition("report", lambda c, s: {}, "report", "")
+    )
+    assert try_acquire(store, "report", "0123456789abcdef:4242:zz", ttl=timedelta(minutes=5))
+    result = CliRunner().invoke(
+        cli,
+        ["--db", store.url, "schedule", "run-now", "report"],
+        env={"CENSORWATCH_DATA_DIR": str(tmp_path)},
+    )
+    assert result.exit_code == 75
+    assert "report: skipped: job 'report' is already running" in result.output
+    assert "process 4242" in result.output

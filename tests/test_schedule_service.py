@@ -419,3 +419,50 @@ def test_schedule_run_command_end_to_end(sqlite_url, tmp_path) -> None:
         assert "`censorwatch ingest ooni` is not available" in recorded[0].error
     assert "every 1s" in err
     store.close()
+
+
+def test_a_stage_recording_its_own_run_joins_the_scheduled_record(store, tmp_path) -> None:
+    """`probe run` records job "probe" itself; run by the scheduler it is still ONE row."""
+    from censorwatch.store import job_run
+
+    def stage(config, store):
+        with job_run(store, "probe") as inner:  # what the stage's own command does
+            inner.counts = {"urls_measured": 12}  # (the ingest CLI replaces the dict)
+        return {"measurements": 12}
+
+    cfg = config_for({"db": store.url, "data_dir": str(tmp_path)})
+    result = execute_job(cfg, store, JobDefinition("probe", stage, None, ""))
+    assert result.outcome == "success"
+    (run,) = runs(store)
+    assert run.counts == {"urls_measured": 12, "measurements": 12}
+    # Outside the scheduler the stage records its run as before.
+    stage(cfg, store)
+    assert [r.job for r in runs(store)] == ["probe", "probe"]
+
+
+def test_a_cooperative_job_sees_the_stop_request(store, tmp_path) -> None:
+    from censorwatch.scheduler.service import current_stop_event
+
+    assert not current_stop_event().is_set()
+    started = threading.Event()
+
+    def cooperative(config, store):
+        started.set()
+        stop_event = current_stop_event()
+        for _ in range(200):
+            if stop_event.wait(0.05):
+                return {"stopped_early": 1}
+        return {"stopped_early": 0}
+
+    jobs = {"coop": JobDefinition("coop", cooperative, None, "")}
+    cfg = config_for({"db": store.url, "data_dir": str(tmp_path)})
+    service = SchedulerService(
+        cfg, store, jobs=jobs, schedules=[Schedule("coop", "t", at(0.2), "at", "at")]
+    )
+    service.start()
+    assert started.wait(10)
+    t0 = time.monotonic()
+    assert service.shutdown(grace=5)
+    assert time.monotonic() - t0 < 3
+    (run,) = runs(store, "coop")
+    assert (run.outcome, run.counts) == ("success", {"stopped_early": 1})

@@ -110,7 +110,9 @@ def execute_job(config: Config, store: Store, job: JobDefinition) -> RunResult:
                 _running[job.name] = _Running(job.name, threading.get_ident(), holder, record.id)
             try:
                 log.info("job %s: started", job.name)
-                record.counts.update(job.func(config, store) or {})
+                # Call first: a stage may replace record.counts (nested job_run, same record).
+                produced = job.func(config, store) or {}
+                record.counts.update(produced)
                 counts = dict(record.counts)
             finally:
                 with _running_guard:
@@ -134,6 +136,20 @@ def execute_job(config: Config, store: Store, job: JobDefinition) -> RunResult:
 # -- the daemon -----------------------------------------------------------------------------
 
 _active: SchedulerService | None = None
+
+
+_NEVER = threading.Event()
+
+
+def current_stop_event() -> threading.Event:
+    """Set when the running scheduler starts to shut down; never set outside a scheduler.
+
+    A job whose stage can stop cooperatively passes this on (e.g. the probe library's
+    ``run_probe(..., stop=current_stop_event())``), so SIGTERM ends it cleanly within the
+    grace time instead of by interruption.
+    """
+    service = _active
+    return service.stop_requested if service is not None else _NEVER
 
 
 def run_scheduled_job(name: str) -> None:
@@ -265,6 +281,7 @@ class SchedulerService:
         """
         global _active
         grace = self.config.schedule.shutdown_grace_seconds if grace is None else grace
+        self.stop_requested.set()  # jobs that watch current_stop_event() wind down now
         if self.scheduler.running:
             self.scheduler.pause()
         running = self.running_jobs()

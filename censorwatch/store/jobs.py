@@ -2,11 +2,17 @@
 
 Each run is written when it starts and updated when it ends, in transactions of its own, so a
 crash leaves a visible ``running`` row and ``censorwatch status`` can say what last happened.
+
+A run is recorded once even when two layers record it: the scheduler's ``probe`` job records
+its run and then calls ``probe run``, which records ``probe`` too. Within one thread, a
+``job_run`` of a job that is already being recorded joins the outer record (same row, same
+counts) instead of writing a second row; the outer one writes the outcome.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,15 +35,25 @@ class JobRecord:
     counts: dict[str, Any] = field(default_factory=dict)
 
 
+_active = threading.local()
+
+
 @contextlib.contextmanager
 def job_run(store: Store, job: str) -> Iterator[JobRecord]:
     """Record a run of ``job``: ``success`` on return, ``failed``/``interrupted`` on error."""
+    records: dict[tuple[str, str], JobRecord] = _active.__dict__.setdefault("records", {})
+    key = (store.url, job)
+    outer = records.get(key)
+    if outer is not None:
+        yield outer  # nested: the outer job_run records this same run
+        return
     with store.session() as s:
         row = JobRun(job=job, started_at=utcnow(), outcome="running")
         s.add(row)
         s.flush()
         record = JobRecord(id=row.id)
     outcome, error = "success", None
+    records[key] = record
     try:
         yield record
     except KeyboardInterrupt:
@@ -48,6 +64,7 @@ def job_run(store: Store, job: str) -> Iterator[JobRecord]:
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         raise
     finally:
+        records.pop(key, None)
         with store.session() as s:
             row = s.get(JobRun, record.id)
             if row is not None:
