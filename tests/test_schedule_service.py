@@ -466,3 +466,24 @@ def test_a_cooperative_job_sees_the_stop_request(store, tmp_path) -> None:
     assert time.monotonic() - t0 < 3
     (run,) = runs(store, "coop")
     assert (run.outcome, run.counts) == ("success", {"stopped_early": 1})
+
+
+def test_a_stage_that_prompts_fails_clearly(store, tmp_path, monkeypatch) -> None:
+    import click
+
+    from censorwatch.cli import cli
+    from censorwatch.scheduler.jobs import run_stage_command
+
+    @click.group("probe")
+    def fake_probe() -> None:
+        pass
+
+    @fake_probe.command("run")
+    def fake_run() -> None:
+        click.confirm("Do you accept the risks?", abort=True)
+
+    monkeypatch.setitem(cli.commands, "probe", fake_probe)
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(""))
+    cfg = config_for({"db": store.url, "data_dir": str(tmp_path)})
+    with pytest.raises(Exception, match="question nobody can answer"):
+        run_stage_command(cfg, ["probe", "run"])

@@ -113,6 +113,13 @@ def run_stage_command(config: Config, args: list[str], *, capture_stdout: bool =
             )
     except click.exceptions.Exit as exc:
         code = exc.exit_code
+    except click.exceptions.Abort:
+        # A prompt (the probe's risk consent, say) found nobody to answer it: a daemon has no
+        # terminal. Say so instead of a bare "Abort".
+        raise CensorwatchError(
+            f"`censorwatch {' '.join(args)}` stopped at a question nobody can answer in a "
+            "scheduled run; run it once by hand, or set the answer in the configuration"
+        ) from None
     except click.ClickException as exc:
         raise CensorwatchError(f"`censorwatch {' '.join(args)}`: {exc.format_message()}") from exc
     finally:
