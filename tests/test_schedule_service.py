@@ -292,7 +292,9 @@ def test_killed_scheduler_restarted_runs_the_missed_job_once(db_url, tmp_path) -
 
 def test_two_schedulers_never_run_a_job_at_the_same_time(db_url, tmp_path) -> None:
     store = open_store(db_url)
-    start = time.time() + 2.5
+    # The same absolute start for both, so both keep one persisted job; if the processes come
+    # up later than that, the interval simply fires at its next 0.5 s step.
+    start = time.time() + 1.0
     spec = [{"name": "slow", "kind": "slow", "seconds": 0.8, "interval": 0.5, "start": start}]
     procs = [start_helper(db_url, tmp_path, spec, grace=10) for _ in range(2)]
     try:
