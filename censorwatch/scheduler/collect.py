@@ -27,7 +27,7 @@ import click
 
 from censorwatch.cli import App, pass_app
 from censorwatch.errors import InputError
-from censorwatch.measurement import SOURCE_PROBE, Measurement
+from censorwatch.measurement import SOURCE_OONI, SOURCE_PROBE, Measurement
 from censorwatch.store import Store, write_measurements
 
 log = logging.getLogger("censorwatch.collect")
@@ -81,8 +81,11 @@ def parse_bundle(body: bytes, max_expanded: int) -> list[Measurement]:
             doc = json.loads(line)
         except ValueError as exc:
             raise BundleError(400, f"line {lineno}: not JSON: {exc}") from None
+        # Same rule as `ingest file`: our probes' documents say software_name "censorwatch".
+        software = doc.get("software_name") if isinstance(doc, dict) else None
+        source = SOURCE_PROBE if software == SOURCE_PROBE else SOURCE_OONI
         try:
-            measurements.append(Measurement.from_document(doc, source=SOURCE_PROBE))
+            measurements.append(Measurement.from_document(doc, source=source))
         except InputError as exc:
             raise BundleError(400, f"line {lineno}: not a measurement: {exc}") from None
     if not measurements:

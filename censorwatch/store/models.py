@@ -231,7 +231,7 @@ class JobRun(Base):
     job: Mapped[str] = mapped_column(String(64), nullable=False)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    #: running, success, failed, interrupted
+    #: running, success, failed, interrupted, skipped (the job was already running elsewhere)
     outcome: Mapped[str] = mapped_column(String(16), nullable=False)
     counts: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     error: Mapped[str | None] = mapped_column(Text)
