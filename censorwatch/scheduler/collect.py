@@ -65,6 +65,26 @@ def _gunzip(body: bytes, limit: int) -> bytes:
     return bytes(out)
 
 
+def judged(m: Measurement, doc: dict[str, Any]) -> Measurement:
+    """The measurement with the shared verdict engine's judgement, as `ingest file` stores it.
+
+    The engine is reached through the ingest stage's ``recompute_verdict``; an installation
+    without the ingest stage stores the bundle's own flags. A document the engine cannot judge
+    keeps its flags too (the row still goes in, as in ingest).
+    """
+    try:
+        from censorwatch.ingest.pipeline import VERDICT_TESTS, recompute_verdict
+    except ImportError:
+        return m
+    if m.test_name not in VERDICT_TESTS:
+        return m
+    try:
+        return recompute_verdict(m, doc)
+    except Exception as exc:
+        log.warning("verdict not recomputed for %s: %s", m.measurement_uid, exc)
+        return m
+
+
 def parse_bundle(body: bytes, max_expanded: int) -> list[Measurement]:
     """Every line of the bundle as a Measurement, or :class:`BundleError` naming the line."""
     if body[:2] == b"\x1f\x8b":
@@ -85,9 +105,10 @@ def parse_bundle(body: bytes, max_expanded: int) -> list[Measurement]:
         software = doc.get("software_name") if isinstance(doc, dict) else None
         source = SOURCE_PROBE if software == SOURCE_PROBE else SOURCE_OONI
         try:
-            measurements.append(Measurement.from_document(doc, source=source))
+            m = Measurement.from_document(doc, source=source)
         except InputError as exc:
             raise BundleError(400, f"line {lineno}: not a measurement: {exc}") from None
+        measurements.append(judged(m, doc))
     if not measurements:
         raise BundleError(400, "bundle holds no measurements")
     return measurements
