@@ -32,7 +32,7 @@ from censorwatch.testlists.inputs import (
     upstream_dir,
     working_list,
 )
-from censorwatch.testlists.legend import default_legend, load_legend
+from censorwatch.testlists.legend import UPSTREAM_LEGEND_NAME, default_legend, load_legend
 from censorwatch.testlists.lint import RULES, GlobalIndex, Linter, fix_file
 from censorwatch.testlists.sidefile import STATUSES, load_meta, meta_path
 
@@ -126,7 +126,8 @@ def _lists_in_use(app: App, paths: tuple[Path, ...]) -> list[Path]:
     "--legend",
     "legend_path",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Category legend (ours or upstream's 00-LEGEND-new_category_codes.csv).",
+    help="Category legend, ours or upstream's (default: upstream's "
+    "00-LEGEND-new_category_codes.csv next to the list, else the one shipped with censorwatch).",
 )
 @click.option("--rules", "list_rules", is_flag=True, help="List the rules and exit.")
 @pass_app
@@ -147,7 +148,7 @@ def lint(
             fixable = " (--fix)" if rule.fixable else ""
             click.echo(f"{rule.name} ({rule.severity}){fixable}: {rule.summary}{upstream}")
         return
-    legend = load_legend(legend_path) if legend_path else default_legend()
+    explicit_legend = load_legend(legend_path) if legend_path else None
     errors = warnings = 0
     for path in _lists_in_use(app, paths):
         if not path.is_file():
@@ -158,6 +159,10 @@ def lint(
         index = _global_for(app, path, global_path)
         if index is None and path.stem.lower() != "global":
             app.say(f"{path}: no global list found: duplicate-global not checked")
+        sibling = path.with_name(UPSTREAM_LEGEND_NAME)
+        legend = explicit_legend or (
+            load_legend(sibling) if sibling.is_file() else default_legend()
+        )
         linter = Linter(legend, index)
         if fix:
             try:

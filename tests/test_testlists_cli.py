@@ -285,3 +285,19 @@ def test_lint_fix_skips_unreadable_files_and_goes_on(isolated_env: Path) -> None
     assert f"{broken}:2: column-count: expected 6 columns, found 2" in result.stdout
     assert f"{fine}:2: fixed: url-not-normalised" in result.stdout
     assert broken.read_text("utf-8") == HEAD + "https://a.org/,NEWS\n"
+
+
+def test_lint_uses_the_legend_next_to_the_list(isolated_env: Path) -> None:
+    folder = isolated_env / "lists"
+    folder.mkdir()
+    path = folder / "kh.csv"
+    path.write_text(HEAD + "https://a.org/,NEWC,New Code,2020-01-01,wg,\n", "utf-8")
+    assert run("testlist", "lint", str(path)).exit_code == 1
+    (folder / "00-LEGEND-new_category_codes.csv").write_text(
+        "Category Description,New Code,Replaces old code(s),Description\n"
+        "New Code,NEWC,,A code upstream added after this censorwatch release\n",
+        "utf-8",
+    )
+    assert run("testlist", "lint", str(path)).exit_code == 0
+    ours = Path(__file__).resolve().parent.parent / "testlists" / "legend.csv"
+    assert run("testlist", "lint", "--legend", str(ours), str(path)).exit_code == 1
