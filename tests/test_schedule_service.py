@@ -489,3 +489,31 @@ def test_a_stage_that_prompts_fails_clearly(store, tmp_path, monkeypatch) -> Non
     cfg = config_for({"db": store.url, "data_dir": str(tmp_path)})
     with pytest.raises(Exception, match="question nobody can answer"):
         run_stage_command(cfg, ["probe", "run"])
+
+
+def test_restart_takes_over_the_lock_of_a_killed_scheduler(db_url, tmp_path, monkeypatch) -> None:
+    """Killed mid-job, the scheduler leaves its lock; the next start (same installation) takes
+    it over at once instead of waiting for it to expire."""
+    from censorwatch.scheduler import locks
+
+    store = open_store(db_url)
+    spec = [{"name": "slow", "kind": "slow", "seconds": 60, "interval": 3600, "start_in": 0.3}]
+    proc = start_helper(db_url, tmp_path, spec)
+    try:
+        ready(proc)
+        assert wait_for(lambda: any(r.outcome == "running" for r in runs(store, "slow")))
+    finally:
+        proc.kill()
+        proc.communicate()
+    holder = locks.current_locks(store)["slow"].holder
+    assert holder.split(":")[1] == str(proc.pid)
+    monkeypatch.setattr(locks, "_installation_id", None)  # this test process = the restart
+    cfg = config_for({"db": db_url, "data_dir": str(tmp_path)})
+    job = JobDefinition("slow", lambda c, s: {"ok": 1}, None, "")
+    result = execute_job(cfg, store, job)
+    assert result.outcome == "success", result.error
+    assert locks.current_locks(store) == {}
+    killed, restarted = runs(store, "slow")
+    assert killed.outcome == "interrupted" and "stopped without finishing" in killed.error
+    assert restarted.outcome == "success"
+    store.close()

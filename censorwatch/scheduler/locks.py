@@ -37,7 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from censorwatch.errors import CensorwatchError
 from censorwatch.measurement import utcnow
-from censorwatch.store.models import JobLock
+from censorwatch.store.models import JobLock, JobRun
 
 if TYPE_CHECKING:
     from censorwatch.store.engine import Store
@@ -47,8 +47,11 @@ log = logging.getLogger("censorwatch.scheduler")
 #: A lock not renewed for this long belongs to a process that died.
 DEFAULT_TTL = timedelta(minutes=2)
 INSTALLATION_FILENAME = "installation-id"
+#: Clocks of two machines sharing one PostgreSQL may differ this much.
+CLOCK_SLACK = timedelta(seconds=5)
 
 _installation_id: str | None = None
+_process_only_id: str | None = None
 _held: dict[tuple[str, str], _Held] = {}
 _held_guard = threading.Lock()
 
@@ -67,31 +70,37 @@ class _Held:
 
 
 def installation_id(data_dir: Path | None = None) -> str:
-    """A random id for this installation (kept in the data directory), never derived from it."""
-    global _installation_id
+    """A random id for this installation, kept in the data directory; never derived from it.
+
+    The scheduler and ``run-now`` call this with the data directory first, so their locks name
+    the installation and a restarted scheduler can take over the lock of its own killed
+    predecessor at once. Without a data directory the id is random for this process only.
+    """
+    global _installation_id, _process_only_id
     if _installation_id is not None:
         return _installation_id
-    if data_dir is not None:
-        path = data_dir / INSTALLATION_FILENAME
-        try:
-            text = path.read_text(encoding="ascii").strip()
-            if len(text) == 16 and all(c in "0123456789abcdef" for c in text):
-                _installation_id = text
-                return text
-        except (OSError, UnicodeDecodeError):
-            pass
-        text = secrets.token_hex(8)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(text + "\n", encoding="ascii")
-            os.replace(tmp, path)
-        except OSError:
-            pass  # read-only data dir: a per-process id still works, stale takeover waits TTL
-        _installation_id = text
-        return text
-    _installation_id = secrets.token_hex(8)
-    return _installation_id
+    if data_dir is None:
+        if _process_only_id is None:
+            _process_only_id = secrets.token_hex(8)
+        return _process_only_id
+    path = data_dir / INSTALLATION_FILENAME
+    try:
+        text = path.read_text(encoding="ascii").strip()
+        if len(text) == 16 and all(c in "0123456789abcdef" for c in text):
+            _installation_id = text
+            return text
+    except (OSError, UnicodeDecodeError):
+        pass
+    text = secrets.token_hex(8)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text + "\n", encoding="ascii")
+        os.replace(tmp, path)
+    except OSError:
+        return installation_id()  # read-only data dir: a per-process id; stale locks wait TTL
+    _installation_id = text
+    return text
 
 
 def _new_holder() -> str:
@@ -141,27 +150,43 @@ def try_acquire(store: Store, name: str, holder: str, ttl: timedelta = DEFAULT_T
         ).first()
         if inserted is not None:
             return True
+        current = conn.execute(
+            select(JobLock.holder, JobLock.acquired_at, JobLock.expires_at).where(
+                JobLock.name == name
+            )
+        ).first()
+        if current is None:
+            return False  # released between the two statements: the next attempt gets it
+        if current.expires_at < now:
+            why = "whose holder stopped renewing it"
+        elif _holder_is_dead(current.holder):
+            why = "of a process that no longer runs"
+        else:
+            return False
         taken = conn.execute(
             update(JobLock)
-            .where(JobLock.name == name, JobLock.expires_at < now)
+            .where(JobLock.name == name, JobLock.holder == current.holder)
             .values(values)
             .returning(JobLock.name)
         ).first()
-        if taken is not None:
-            log.warning("job %s: took over a lock whose holder stopped renewing it", name)
-            return True
-        current = conn.execute(select(JobLock.holder).where(JobLock.name == name)).scalar()
-        if current is not None and _holder_is_dead(current):
-            taken = conn.execute(
-                update(JobLock)
-                .where(JobLock.name == name, JobLock.holder == current)
-                .values(values)
-                .returning(JobLock.name)
-            ).first()
-            if taken is not None:
-                log.warning("job %s: took over the lock of a process that no longer runs", name)
-                return True
-    return False
+        if taken is None:
+            return False
+        log.warning("job %s: took over the lock %s", name, why)
+        # The run that lock protected never finished: say so instead of "running" forever.
+        conn.execute(
+            update(JobRun)
+            .where(
+                JobRun.job == name,
+                JobRun.outcome == "running",
+                JobRun.started_at >= current.acquired_at - CLOCK_SLACK,
+            )
+            .values(
+                outcome="interrupted",
+                finished_at=now,
+                error="the process running it stopped without finishing (killed or crashed)",
+            )
+        )
+        return True
 
 
 def renew(store: Store, name: str, holder: str, ttl: timedelta = DEFAULT_TTL) -> bool:

@@ -40,7 +40,13 @@ from censorwatch.config import Config
 from censorwatch.errors import CensorwatchError
 from censorwatch.measurement import utcnow
 from censorwatch.scheduler.jobs import JOBS, JobDefinition
-from censorwatch.scheduler.locks import JobLockedError, current_locks, describe_lock, job_lock
+from censorwatch.scheduler.locks import (
+    JobLockedError,
+    current_locks,
+    describe_lock,
+    installation_id,
+    job_lock,
+)
 from censorwatch.scheduler.locks import release as release_lock
 from censorwatch.scheduler.triggers import Schedule, parse_schedule, resolve_timezone
 from censorwatch.store import Store, job_run, last_job_runs
@@ -101,6 +107,7 @@ def execute_job(config: Config, store: Store, job: JobDefinition) -> RunResult:
     """Run ``job`` once, now, under its lock and recorded in ``job_runs``; never raises
     for an ordinary failure (the result says what happened)."""
     started = time.monotonic()
+    installation_id(config.data_path)
     run_id: int | None = None
     counts: dict[str, Any] = {}
     try:
@@ -203,6 +210,7 @@ class SchedulerService:
     ) -> None:
         self.config = config
         self.store = store
+        installation_id(config.data_path)
         self.jobs = dict(JOBS if jobs is None else jobs)
         self.schedules = list(
             configured_schedules(config, self.jobs) if schedules is None else schedules
