@@ -517,3 +517,21 @@ def test_restart_takes_over_the_lock_of_a_killed_scheduler(db_url, tmp_path, mon
     assert killed.outcome == "interrupted" and "stopped without finishing" in killed.error
     assert restarted.outcome == "success"
     store.close()
+
+
+def test_a_stage_calling_sys_exit_does_not_end_the_daemon(store, tmp_path, monkeypatch) -> None:
+    import click
+
+    from censorwatch.cli import cli
+    from censorwatch.scheduler.jobs import run_stage_command
+
+    @click.command("report")
+    @click.option("--code", type=int, default=3)
+    def fake_report(code: int) -> None:
+        sys.exit(code)
+
+    monkeypatch.setitem(cli.commands, "report", fake_report)
+    cfg = config_for({"db": store.url, "data_dir": str(tmp_path)})
+    with pytest.raises(Exception, match="exited with status 3"):
+        run_stage_command(cfg, ["report"])
+    assert run_stage_command(cfg, ["report", "--code", "0"]) == ""

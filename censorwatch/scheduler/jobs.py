@@ -113,6 +113,8 @@ def run_stage_command(config: Config, args: list[str], *, capture_stdout: bool =
             )
     except click.exceptions.Exit as exc:
         code = exc.exit_code
+    except SystemExit as exc:  # a command that calls sys.exit() must not end the daemon
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except click.exceptions.Abort:
         # A prompt (the probe's risk consent, say) found nobody to answer it: a daemon has no
         # terminal. Say so instead of a bare "Abort".
