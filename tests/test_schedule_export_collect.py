@@ -125,9 +125,11 @@ def test_round_trip_through_the_collector(tmp_path, collector) -> None:
     assert {r.source for r in rows} == {SOURCE_PROBE}
     try:  # with the ingest stage installed, the shared verdict engine judges the rows
         import censorwatch.ingest.pipeline  # noqa: F401
-    except ImportError:
+    except ImportError:  # without it, the bundle's own flags are kept
         assert {r.verdict_version for r in rows} == {None}
-    assert sorted(r.blocking for r in rows) == ["dns", "dns", "dns", "false", "false", "false"]
+        assert sorted(r.blocking for r in rows) == ["dns"] * 3 + ["false"] * 3
+    else:  # our probes' flags come from the engine (these documents carry no evidence)
+        assert all(r.verdict_version for r in rows)
     from censorwatch.store.codec import decode_document
 
     assert all(VOLUNTEER_IP not in json.dumps(decode_document(r.document)) for r in rows)

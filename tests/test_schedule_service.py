@@ -163,9 +163,20 @@ def test_real_job_reports_a_missing_stage(store, tmp_path) -> None:
     assert "censorwatch probe run" in result.error and "not available" in result.error
 
 
+def idle_jobs() -> dict[str, JobDefinition]:
+    """The real jobs with their real schedules, but doing nothing: a test that starts the
+    scheduler must never run a real stage (it would go to the network)."""
+    import dataclasses
+
+    return {
+        name: dataclasses.replace(job, func=lambda config, store: {})
+        for name, job in jobs_module.JOBS.items()
+    }
+
+
 def test_status_lists_next_run_after_start(store, tmp_path) -> None:
     cfg = config_for({"db": store.url, "data_dir": str(tmp_path)})
-    service = SchedulerService(cfg, store, jobs=jobs_module.JOBS)
+    service = SchedulerService(cfg, store, jobs=idle_jobs())
     service.start()
     service.shutdown(grace=0)
     rows = {r["job"]: r for r in schedule_status(cfg, store)}
@@ -173,7 +184,7 @@ def test_status_lists_next_run_after_start(store, tmp_path) -> None:
     assert rows["probe"]["next_run"] is not None
     # A second start with the same configuration keeps the persisted next run times.
     before = {r["job"]: r["next_run"] for r in rows.values()}
-    again = SchedulerService(cfg, store, jobs=jobs_module.JOBS)
+    again = SchedulerService(cfg, store, jobs=idle_jobs())
     again.start()
     again.shutdown(grace=0)
     after = {r["job"]: r["next_run"] for r in schedule_status(cfg, store)}
@@ -187,7 +198,7 @@ def test_schema_check_ignores_apscheduler_table(store, tmp_path) -> None:
     from censorwatch.store.models import FOREIGN_TABLES, Base
 
     cfg = config_for({"db": store.url, "data_dir": str(tmp_path)})
-    service = SchedulerService(cfg, store, jobs=jobs_module.JOBS)
+    service = SchedulerService(cfg, store, jobs=idle_jobs())
     service.start()
     service.shutdown(grace=0)
     assert sa.inspect(store.engine).has_table(JOBSTORE_TABLE)
@@ -385,18 +396,27 @@ def test_thread_safety_of_run_now_against_a_running_job(store, tmp_path) -> None
 
 
 def test_schedule_run_command_end_to_end(sqlite_url, tmp_path) -> None:
-    """`censorwatch schedule run` itself: a job whose stage fails is recorded, the daemon goes
-    on, SIGTERM stops it with status 0."""
+    """`censorwatch schedule run` itself: the ingest job runs (and fails: its OONI API is a
+    closed loopback port, or the stage is not installed), the daemon goes on, SIGTERM stops it
+    with status 0 and no run is left 'running'."""
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on: never the real OONI API
+        s.bind(("127.0.0.1", 0))
+        dead_api = f"http://127.0.0.1:{s.getsockname()[1]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CENSORWATCH_")}
     env.update(
         {
             "CENSORWATCH_DB": sqlite_url,
             "CENSORWATCH_DATA_DIR": str(tmp_path / "data"),
+            "CENSORWATCH_OONI_API_URL": dead_api,
+            "CENSORWATCH_OONI_RAW_BUCKET_URL": dead_api,
             "CENSORWATCH_SCHEDULE_PROBE": "off",
             "CENSORWATCH_SCHEDULE_ANALYZE": "off",
             "CENSORWATCH_SCHEDULE_REPORT": "off",
             "CENSORWATCH_SCHEDULE_INGEST_OONI": "every 1s",
             "CENSORWATCH_SCHEDULE_JITTER_SECONDS": "0",
+            "CENSORWATCH_SCHEDULE_SHUTDOWN_GRACE_SECONDS": "0",
         }
     )
     proc = subprocess.Popen(
@@ -409,17 +429,18 @@ def test_schedule_run_command_end_to_end(sqlite_url, tmp_path) -> None:
     )
     store = open_store(sqlite_url)
     try:
-        assert wait_for(lambda: len(runs(store, "ingest-ooni")) >= 2, timeout=30)
+        assert wait_for(lambda: len(runs(store, "ingest-ooni")) >= 1, timeout=30)
     finally:
         err = stop(proc, signal.SIGTERM)
     assert proc.returncode == 0, err
     recorded = runs(store, "ingest-ooni")
+    assert recorded and all(r.outcome != "running" for r in recorded)
     from censorwatch.cli import cli
 
     if "ingest" not in cli.commands:
         assert all(r.outcome == "failed" for r in recorded)
         assert "`censorwatch ingest ooni` is not available" in recorded[0].error
-    assert "every 1s" in err
+    assert "every 1s" in err and "scheduler stopped" in err
     store.close()
 
 
