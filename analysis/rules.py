@@ -14,7 +14,9 @@ of ``failure``, ``confirmed``, ``anomaly`` or ``ok``, decided in this order of e
 3. **Else the probe's own ``test_keys.blocking``** (raw documents nobody judged), read the way
    OONI's fastpath reads it: a method is an anomaly, ``false`` is ok, NULL or an unknown
    value is a failure.
-4. **Else** a failure: nothing says whether the site was reachable.
+4. **Else** ``confirmed`` when our verdict engine matched a blocking fingerprint (OONI's
+   fastpath, too, keeps a ``blocking: null`` measurement when a fingerprint matched), and
+   otherwise a failure: nothing says whether the site was reachable.
 
 The **method** of an anomalous measurement is the verdict engine's ``verdict_blocking``, else
 the probe's ``blocking``, else the ``blocking_type`` of OONI's scores (API rows); a confirmed
@@ -84,6 +86,7 @@ def status_sql() -> ColumnElement[str]:
         ),
         (_T.verdict_blocking.is_not(None), _judged_by_blocking(_T.verdict_blocking, confirmed)),
         (_T.blocking.is_not(None), _judged_by_blocking(_T.blocking, confirmed)),
+        (confirmed, literal(CONFIRMED)),
         else_=literal(FAILURE),
     )
 
@@ -138,7 +141,7 @@ def measurement_status(row: Any) -> str:
             if value == "false":
                 return OK
             return ANOMALY if value in METHODS else FAILURE
-    return FAILURE
+    return CONFIRMED if confirmed else FAILURE
 
 
 def measurement_method(row: Any) -> str | None:
