@@ -57,6 +57,8 @@ def _print_table(result: AnalysisResult) -> None:
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 140))
     h = result.headline
     p = result.period
     console.print(
@@ -65,10 +67,13 @@ def _print_table(result: AnalysisResult) -> None:
         f"domains) on {h.networks} networks"
     )
     console.print(
-        f"[bold]{h.blocked} websites blocked[/bold]: {h.confirmed} confirmed, {h.likely} likely; "
-        f"{h.inconclusive} inconclusive, {h.accessible} accessible; "
-        f"{h.newly_blocked} newly blocked, {h.unblocked} unblocked since "
-        f"{result.changes.previous_period.start}..{result.changes.previous_period.end}"
+        f"[bold]blocked websites: {h.blocked}[/bold] (confirmed {h.confirmed}, likely "
+        f"{h.likely}); inconclusive {h.inconclusive}; accessible {h.accessible}"
+    )
+    prev = result.changes.previous_period
+    console.print(
+        f"since {prev.start}..{prev.end}: {h.newly_blocked} newly blocked, "
+        f"{h.unblocked} unblocked; still blocked at the end of the period: {h.still_blocked}"
     )
     c = result.coverage
     if c.testlist_urls:
