@@ -10,6 +10,7 @@ local day. Countries with daylight-saving time get one segment per offset.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -97,38 +98,11 @@ class Period:
     def offset_segments(self) -> list[tuple[datetime, datetime, int]]:
         """``(utc_from, utc_to, offset_seconds)`` covering the period, one per UTC offset.
 
-        Found by stepping hour by hour and bisecting to the minute at each change, so it
-        needs nothing but the zone database.
+        Found by stepping six hours at a time and bisecting to the minute at each change, so
+        it needs nothing but the zone database (no zone changes its offset twice in six
+        hours).
         """
-        zone = self.zone
-
-        def offset(t: datetime) -> int:
-            delta = t.replace(tzinfo=UTC).astimezone(zone).utcoffset()
-            return int(delta.total_seconds()) if delta is not None else 0
-
-        start, end = self.utc_start, self.utc_end
-        segments: list[tuple[datetime, datetime, int]] = []
-        seg_start, current = start, offset(start)
-        t = start
-        step = timedelta(hours=1)
-        while t < end:
-            nxt = min(t + step, end)
-            if nxt < end and offset(nxt) != current:
-                lo, hi = t, nxt
-                while hi - lo > timedelta(minutes=1):
-                    mid = lo + (hi - lo) / 2
-                    mid = mid.replace(second=0, microsecond=0)
-                    if mid <= lo:
-                        break
-                    if offset(mid) == current:
-                        lo = mid
-                    else:
-                        hi = mid
-                segments.append((seg_start, hi, current))
-                seg_start, current = hi, offset(hi)
-            t = nxt
-        segments.append((seg_start, end, current))
-        return segments
+        return list(_offset_segments(self.timezone, self.utc_start, self.utc_end))
 
     def to_dict(self) -> dict[str, str]:
         return {
@@ -136,6 +110,39 @@ class Period:
             "end": self.end.isoformat(),
             "timezone": self.timezone,
         }
+
+
+@functools.lru_cache(maxsize=64)
+def _offset_segments(
+    timezone: str, start: datetime, end: datetime
+) -> tuple[tuple[datetime, datetime, int], ...]:
+    zone = ZoneInfo(timezone)
+
+    def offset(t: datetime) -> int:
+        delta = t.replace(tzinfo=UTC).astimezone(zone).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    segments: list[tuple[datetime, datetime, int]] = []
+    seg_start, current = start, offset(start)
+    t = start
+    step = timedelta(hours=6)
+    while t < end:
+        nxt = min(t + step, end)
+        if nxt < end and offset(nxt) != current:
+            lo, hi = t, nxt
+            while hi - lo > timedelta(minutes=1):
+                mid = (lo + (hi - lo) / 2).replace(second=0, microsecond=0)
+                if mid <= lo:
+                    break
+                if offset(mid) == current:
+                    lo = mid
+                else:
+                    hi = mid
+            segments.append((seg_start, hi, current))
+            seg_start, current = hi, offset(hi)
+        t = nxt
+    segments.append((seg_start, end, current))
+    return tuple(segments)
 
 
 def _month_end(day: date) -> date:
