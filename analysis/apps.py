@@ -231,10 +231,16 @@ def judged_app_cells(rows: Iterable[UnjudgedApp], period: Period) -> pd.DataFram
 
 
 def app_table(
-    cells: pd.DataFrame, judged_here: pd.DataFrame, names: dict[int, str], t: Thresholds
+    cells: pd.DataFrame,
+    judged_here: pd.DataFrame,
+    names: dict[int, str],
+    t: Thresholds,
+    *,
+    by_month: bool = True,
 ) -> pd.DataFrame:
-    """Per app, network and month: counts and ``status`` (reachable / unreachable /
-    inconclusive)."""
+    """Per app, network and month (or, with ``by_month=False``, per app and network over the
+    whole period, with ``month`` empty): counts and ``status`` (reachable / blocked / partly /
+    inconclusive, see :func:`app_status`)."""
     cols = ["test_name", "probe_asn", "month", "measurements", OK, ANOMALY, CONFIRMED, FAILURE]
     parts = [cells.loc[cells["test_name"].isin(APP_TESTS), cols]]
     if not judged_here.empty:
@@ -242,6 +248,8 @@ def app_table(
     df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].copy()
     if df.empty:
         return pd.DataFrame(columns=APP_COLUMNS)
+    if not by_month:
+        df = df.assign(month="")
     df = df.groupby(["test_name", "probe_asn", "month"], as_index=False, sort=True)[
         ["measurements", OK, ANOMALY, CONFIRMED, FAILURE]
     ].sum()

@@ -117,10 +117,16 @@ def _print_table(result: AnalysisResult) -> None:
             )
         console.print(table)
     if len(result.apps):
-        unreachable = result.apps[result.apps["status"] == "unreachable"]
-        console.print(
-            f"apps: {len(unreachable)} of {len(result.apps)} app/network/month cells unreachable"
-        )
+        table = Table("app", "network", "measurements", "anomalies", "status", title="apps")
+        for rec in result.apps_by_network.to_dict(orient="records"):
+            table.add_row(
+                rec["test_name"],
+                rec["network_name"],
+                f"{int(rec['measurements']):,}",
+                f"{int(rec['anomalies']):,}",
+                rec["status"],
+            )
+        console.print(table)
     if result.agreement.cells:
         console.print(
             f"agreement with OONI: {result.agreement.rate:.0%} of "

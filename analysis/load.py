@@ -238,3 +238,58 @@ __all__ = [
     "load_networks",
     "load_testlist",
 ]
+
+
+def load_anomalous_measurements(
+    conn: Connection, scope: Scope, domains: list[str], chunk: int = 400
+) -> pd.DataFrame:
+    """The anomalous website measurements of ``domains`` (the blocked ones), to cite as
+    evidence. Uses the domain index, so it reads a few thousand rows, not the whole year."""
+    frames = []
+    dialect = conn.dialect.name
+    for i in range(0, len(domains), chunk):
+        part = domains[i : i + chunk]
+        inner = (
+            select(
+                _T.domain,
+                _T.input,
+                _T.probe_asn,
+                _T.source,
+                _T.measurement_uid,
+                _T.report_id,
+                _T.measurement_start_time,
+                local_day_sql(scope.period.offset_segments(), dialect).label("day"),
+                status_sql().label("status"),
+            )
+            .where(
+                _T.domain.in_(part),
+                _T.probe_cc == scope.country,
+                _T.measurement_start_time >= scope.period.utc_start,
+                _T.measurement_start_time < scope.period.utc_end,
+                _T.test_name.in_(WEB_TESTS),
+            )
+            .subquery("m")
+        )
+        stmt = (
+            select(inner)
+            .where(inner.c.status.in_(ANOMALOUS))
+            .order_by(inner.c.domain, inner.c.measurement_start_time, inner.c.measurement_uid)
+        )
+        frames.append(pd.read_sql(stmt, conn))
+    if not frames:
+        return pd.DataFrame(
+            columns=[
+                "domain",
+                "input",
+                "probe_asn",
+                "source",
+                "measurement_uid",
+                "report_id",
+                "measurement_start_time",
+                "day",
+                "status",
+            ]
+        )
+    df = pd.concat(frames, ignore_index=True)
+    df["probe_asn"] = df["probe_asn"].astype("int64")
+    return df

@@ -165,9 +165,10 @@ def describe_method(t: Thresholds, period: Period, country: str) -> Method:
         ),
         MethodSentence(
             "apps",
-            "An instant messaging or circumvention app is counted as unreachable on a network "
-            "in a month when at least {rate} of at least {n} measurements show an anomaly, as "
-            "reachable when no more than {accessible_rate} do, and as inconclusive otherwise.",
+            "An instant messaging or circumvention app is counted as blocked on a network when "
+            "at least {rate} of at least {n} measurements show an anomaly, as partly blocked "
+            "when fewer but more than {accessible_rate} do, as reachable when no more than "
+            "{accessible_rate} do, and as inconclusive when there are too few measurements.",
             {
                 "rate": _pct(t.apps_min_anomaly_rate),
                 "n": str(t.apps_min_measurements),

@@ -30,11 +30,13 @@ from censorwatch.analysis.domains import (
     web_cells,
 )
 from censorwatch.analysis.events import load_events
+from censorwatch.analysis.evidence import pick_evidence
 from censorwatch.analysis.load import (
     Scope,
     count_sources,
     iter_unjudged_apps,
     load_agreement_cells,
+    load_anomalous_measurements,
     load_cells,
     load_domain_network_days,
     load_networks,
@@ -43,7 +45,7 @@ from censorwatch.analysis.load import (
 from censorwatch.analysis.method import describe_method
 from censorwatch.analysis.period import Period
 from censorwatch.analysis.result import AnalysisResult
-from censorwatch.analysis.verdicts import VERDICTS, Thresholds, judge_domains
+from censorwatch.analysis.verdicts import BLOCKED_VERDICTS, VERDICTS, Thresholds, judge_domains
 from censorwatch.config import AnalysisSettings
 from censorwatch.measurement import SOURCE_OONI, SOURCE_PROBE
 from censorwatch.store import Store
@@ -116,7 +118,11 @@ def analyze(
             int(a): str(n) for a, n in zip(names_df["asn"], names_df["name"], strict=True) if n
         }
         testlist = load_testlist(conn, period)
-        blocked_any = now.verdicts["verdict"].isin(("confirmed", "likely")).any()
+        blocked_names = sorted(
+            now.verdicts.loc[now.verdicts["verdict"].isin(BLOCKED_VERDICTS), "domain"]
+        )
+        blocked_any = bool(blocked_names)
+        anomalous = load_anomalous_measurements(conn, scope, blocked_names)
         window = (
             web_cells(load_cells(conn, Scope(country, period.tail(t.still_blocked_days))))
             if blocked_any
@@ -157,8 +163,10 @@ def analyze(
         categories=category_table(domains),
         networks=network_table(now.per_network, domains, names),
         apps=app_table(now.cells, now.app_cells, names, t),
+        apps_by_network=app_table(now.cells, now.app_cells, names, t, by_month=False),
         changes=changes,
         agreement=now.agreement,
+        evidence=pick_evidence(anomalous, domains, now.agreement.table),
         events=events,
         network_names=names,
     )

@@ -64,8 +64,8 @@ class AnalysisResult:
       by network (``probe_asn``) and local month;
     * ``categories``: verdict counts per test-list category;
     * ``networks``: per network, domains tested and found blocked there;
-    * ``apps``: per app, network and month, ``status`` reachable / unreachable /
-      inconclusive;
+    * ``apps``: per app, network and month, ``status`` reachable / blocked / partly /
+      inconclusive; ``apps_by_network``: the same per app and network over the period;
     * ``coverage``: measurement effort (:class:`Coverage`), ``changes`` (:class:`Changes`),
       ``agreement`` (:class:`Agreement`), ``events`` and ``method`` (:class:`Method`).
     """
@@ -82,8 +82,11 @@ class AnalysisResult:
     categories: pd.DataFrame
     networks: pd.DataFrame
     apps: pd.DataFrame
+    apps_by_network: pd.DataFrame
     changes: Changes
     agreement: Agreement
+    #: Measurements cited for each blocked domain (see :mod:`censorwatch.analysis.evidence`).
+    evidence: pd.DataFrame
     events: list[Event]
     network_names: dict[int, str]
 
@@ -127,6 +130,7 @@ class AnalysisResult:
             "categories": self.categories,
             "networks": self.networks,
             "apps": self.apps,
+            "apps_by_network": self.apps_by_network,
             "coverage_by_month": c.by_month,
             "coverage_by_network": c.by_network,
             "coverage_by_network_month": c.by_network_month,
@@ -136,6 +140,7 @@ class AnalysisResult:
             "changes": self.changes.table,
             "agreement": self.agreement.table,
             "agreement_by_domain": self.agreement.by_domain,
+            "evidence": self.evidence,
             "events": pd.DataFrame(
                 [e.to_dict() for e in self.events],
                 columns=["date", "end_date", "label", "kind", "source"],
@@ -145,6 +150,11 @@ class AnalysisResult:
 
     def to_json(self) -> dict[str, Any]:
         """The stable JSON document of ``censorwatch analyze --format json``."""
+        cited: dict[str, list[dict[str, Any]]] = {}
+        for ev in self.evidence.to_dict(orient="records"):
+            cited.setdefault(ev["domain"], []).append(
+                {k: _plain(v) for k, v in ev.items() if k != "domain"}
+            )
         domains = []
         for rec in self.domains.to_dict(orient="records"):
             domains.append(
@@ -166,6 +176,7 @@ class AnalysisResult:
                     "last_blocked": _plain(rec["last_blocked"]),
                     "still_blocked": _plain(rec["still_blocked"]),
                     "urls": int(rec["urls"]),
+                    "evidence": cited.get(rec["domain"], []),
                 }
             )
         return {
@@ -180,6 +191,7 @@ class AnalysisResult:
             "changes": self.changes.to_dict(),
             "agreement": self.agreement.to_dict(),
             "apps": _records(self.apps),
+            "apps_by_network": _records(self.apps_by_network.drop(columns="month")),
             "events": [e.to_dict() for e in self.events],
             "method": self.method.to_dict(),
         }

@@ -196,14 +196,28 @@ def judge_domains(per_network: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+#: Statuses of an app on a network (the report's vocabulary).
+APP_REACHABLE = "reachable"
+APP_BLOCKED = "blocked"
+APP_PARTLY = "partly"
+APP_STATUSES = (APP_REACHABLE, APP_BLOCKED, APP_PARTLY, INCONCLUSIVE)
+
+
 def app_status(measurements: int, failures: int, anomalies: int, t: Thresholds) -> str:
-    """``reachable``, ``unreachable`` or ``inconclusive`` for one app, network and month."""
+    """``reachable``, ``blocked``, ``partly`` or ``inconclusive`` for one app on one network
+    (over a month, or over the period).
+
+    With at least ``apps_min_measurements`` judged measurements: blocked when at least
+    ``apps_min_anomaly_rate`` of them are anomalous, partly blocked when the rate lies
+    between that and ``accessible_max_anomaly_rate``. Reachable when the rate is at most
+    ``accessible_max_anomaly_rate`` (any number of measurements). Otherwise inconclusive.
+    """
     judged = measurements - failures
     if judged <= 0:
         return INCONCLUSIVE
     rate = anomalies / judged
-    if judged >= t.apps_min_measurements and rate >= t.apps_min_anomaly_rate:
-        return "unreachable"
     if rate <= t.accessible_max_anomaly_rate:
-        return "reachable"
-    return INCONCLUSIVE
+        return APP_REACHABLE
+    if judged < t.apps_min_measurements:
+        return INCONCLUSIVE
+    return APP_BLOCKED if rate >= t.apps_min_anomaly_rate else APP_PARTLY

@@ -262,11 +262,13 @@ def test_agreement(result) -> None:
 
 def test_apps(result) -> None:
     apps = result.apps.set_index(["test_name", "probe_asn"])
-    assert apps.loc[("telegram", A), "status"] == "unreachable"
+    assert apps.loc[("telegram", A), "status"] == "blocked"
     signal = apps.loc[("signal", B)]
-    assert signal["status"] == "unreachable" and signal["anomalies"] == 3
+    assert signal["status"] == "blocked" and signal["anomalies"] == 3
     assert apps.loc[("whatsapp", B), "status"] == "reachable"
     assert list(result.apps["test_name"]) == ["whatsapp", "telegram", "signal"]
+    summary = result.apps_by_network.set_index(["test_name", "probe_asn"])
+    assert summary.loc[("signal", B), "measurements"] == 3 and set(summary["month"]) == {""}
 
 
 def test_deterministic_json(store) -> None:
@@ -372,3 +374,44 @@ def test_empty_store(store) -> None:
 )
 def test_app_judges(test_name: str, keys: dict, expected: str) -> None:
     assert judge_app_document(test_name, {"test_name": test_name, "test_keys": keys}) == expected
+
+
+def test_evidence_cites_measurements(result) -> None:
+    ev = result.evidence
+    assert set(ev["domain"]) == {
+        "agree.example",
+        "fp.example",
+        "blocked.example",
+        "lifted.example",
+        "still.example",
+    }
+    blocked = ev[ev["domain"] == "blocked.example"].set_index("role")
+    assert list(blocked.index) == ["first", "last"]
+    assert (
+        blocked.loc["first", "day"] == "2023-06-01" and blocked.loc["last", "day"] == "2023-06-12"
+    )
+    assert set(ev["probe_asn"][ev["domain"] == "blocked.example"]) == {A}
+    first = blocked.loc["first"]
+    assert first["url"] == (
+        f"https://explorer.ooni.org/measurement/{first['report_id']}?input="
+        "https%3A%2F%2Fblocked.example%2F"
+    )
+    fp = ev[ev["domain"] == "fp.example"]
+    assert list(fp["role"]) == ["first"] and list(fp["status"]) == ["confirmed"]
+    agree = ev[ev["domain"] == "agree.example"]
+    assert set(agree["source"]) == {"ooni", "censorwatch"}
+    assert agree.loc[agree["source"] == "censorwatch", "url"].isna().all()
+    cited = {d["domain"]: d["evidence"] for d in result.to_json()["domains"]}
+    assert cited["ok.example"] == [] and len(cited["blocked.example"]) == 2
+
+
+def test_explorer_urls() -> None:
+    from censorwatch.analysis.evidence import explorer_url
+
+    uid = "20260711174303.899212_ES_webconnectivity_cb7ef25a464d14d4"
+    assert explorer_url("ooni", uid, "r1", "https://a/") == f"https://explorer.ooni.org/m/{uid}"
+    legacy = "01202003039e13e3e38be1918d3a64c2ec27ea22"
+    assert explorer_url("ooni", legacy, "20200303T085244Z_AS42668_x", "http://rutor.org/") == (
+        "https://explorer.ooni.org/measurement/20200303T085244Z_AS42668_x?input=http%3A%2F%2Frutor.org%2F"
+    )
+    assert explorer_url("censorwatch", uid, "r1", "https://a/") is None

@@ -143,10 +143,12 @@ def test_threshold_validation(changes: dict, message: str) -> None:
 
 
 def test_app_status_edges() -> None:
-    assert app_status(3, 0, 2, T) == "unreachable"  # 67% of 3
+    assert app_status(3, 0, 2, T) == "blocked"  # 67% of 3
     assert app_status(2, 0, 2, T) == INCONCLUSIVE  # too few
-    assert app_status(4, 0, 2, T) == "unreachable"  # exactly 50%
+    assert app_status(4, 0, 2, T) == "blocked"  # exactly 50%
     assert app_status(10, 0, 1, T) == "reachable"  # exactly 10%
-    assert app_status(10, 0, 2, T) == INCONCLUSIVE
+    assert app_status(10, 0, 2, T) == "partly"
+    assert app_status(10, 0, 4, T) == "partly"
+    assert app_status(2, 0, 1, T) == INCONCLUSIVE  # 50% but too few
     assert app_status(5, 5, 0, T) == INCONCLUSIVE  # only failures
     assert app_status(1, 0, 0, T) == "reachable"
