@@ -92,10 +92,27 @@ def url_table(web: pd.DataFrame, testlist: pd.DataFrame) -> pd.DataFrame:
     return df[cols]
 
 
+def anomaly_days_per_domain(web: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Distinct anomalous local days per domain and network from the per-URL monthly cells,
+    exact where one URL of the domain showed anomalies on that network; also the domains
+    for which it is not (several URLs), which need :func:`load.load_anomaly_days`."""
+    keys = ["domain", "probe_asn"]
+    cols = [*keys, "anomaly_days"]
+    anomalous = web[web["anomaly_days"] > 0]
+    if anomalous.empty:
+        return pd.DataFrame(columns=cols), []
+    g = anomalous.groupby(keys, sort=True)
+    out = g["anomaly_days"].sum().reset_index()
+    inputs = g["input"].nunique().reset_index(drop=True)
+    several = sorted(set(out.loc[inputs.to_numpy() > 1, "domain"]))
+    return out[cols], several
+
+
 def domain_network_table(
     web: pd.DataFrame, days: pd.DataFrame, agreement_days: pd.DataFrame
 ) -> pd.DataFrame:
-    """One row per domain and network: counts, methods, first/last anomaly, days, agreement."""
+    """One row per domain and network: counts, methods, first/last anomaly, anomalous days
+    (``days``: domain, probe_asn, anomaly_days), agreement days."""
     keys = ["domain", "probe_asn"]
     if web.empty:
         return pd.DataFrame(
@@ -107,7 +124,6 @@ def domain_network_table(
                 "anomaly_rate",
                 "first_anomaly",
                 "last_anomaly",
-                "days",
                 "anomaly_days",
                 "agreement_days",
             ]
@@ -118,7 +134,7 @@ def domain_network_table(
     df["last_anomaly"] = g["last_anomaly"].max()
     df = _finish_counts(df.reset_index())
     df = df.merge(days, on=keys, how="left").merge(agreement_days, on=keys, how="left")
-    for col in ("days", "anomaly_days", "agreement_days"):
+    for col in ("anomaly_days", "agreement_days"):
         df[col] = df[col].fillna(0).astype("int64")
     return df.sort_values(keys, kind="mergesort").reset_index(drop=True)
 

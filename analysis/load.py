@@ -2,23 +2,30 @@
 
 A Cambodian year is about three million rows; the queries below reduce them inside the
 database (SQLite or PostgreSQL, the same SQLAlchemy Core statements) to one row per URL,
-network, month and source, plus a few narrower tables, so that pandas works on thousands of
-rows instead of millions. Every measurement is classified by the one rule of
-:mod:`censorwatch.analysis.rules`, evaluated in SQL, and placed on its local day with the
-period's UTC offsets.
+network, local month, source and status group, so that pandas works on hundreds of thousands
+of rows instead of millions. Every measurement is classified by the one rule of
+:mod:`censorwatch.analysis.rules`, evaluated once per row in SQL, and placed on its local
+day with the period's UTC offsets.
+
+Speed. The one full pass over the period (:func:`load_cells`) is split by local month; on a
+SQLite file the months are read by two threads on their own connections (SQLite's sorter is
+single-threaded and the module releases the GIL while SQLite works), on PostgreSQL in one
+statement. Everything else reads only the few domains that need it, through the domain
+index.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, and_, case, func, not_, select
+from sqlalchemy import Connection, Engine, and_, case, func, not_, select
 
-from censorwatch.analysis.period import Period
+from censorwatch.analysis.period import Period, _month_end
 from censorwatch.analysis.rules import (
     ANOMALY,
     APP_TESTS,
@@ -26,6 +33,7 @@ from censorwatch.analysis.rules import (
     FAILURE,
     METHOD_COLUMNS,
     OK,
+    STATUS_CODES,
     WEB_TESTS,
     local_day_sql,
     method_sql,
@@ -35,10 +43,21 @@ from censorwatch.store.models import MeasurementRow, Network, TestlistEntry
 
 _T = MeasurementRow.__table__.c
 ANOMALOUS = (ANOMALY, CONFIRMED)
+_OK, _ANOMALY, _CONFIRMED, _FAILURE = (STATUS_CODES[s] for s in (OK, ANOMALY, CONFIRMED, FAILURE))
 
-#: Columns of :func:`load_cells`, in order.
+#: Keys of :func:`load_cells`' rows.
 CELL_KEYS = ("source", "test_name", "input", "domain", "probe_asn", "month")
-COUNT_COLUMNS = ("measurements", OK, ANOMALY, CONFIRMED, FAILURE, *METHOD_COLUMNS.values())
+COUNT_COLUMNS = (
+    "measurements",
+    OK,
+    ANOMALY,
+    CONFIRMED,
+    FAILURE,
+    *METHOD_COLUMNS.values(),
+    "anomaly_days",
+)
+#: Threads reading a SQLite file in parallel (the machines this runs on have two cores).
+SQLITE_WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -49,8 +68,27 @@ class Scope:
     period: Period
 
 
-def _classified(scope: Scope, dialect: str, *, tests: tuple[str, ...] | None = None) -> Any:
-    """Per measurement: its keys, local day, status and method (a subquery, never fetched)."""
+def month_chunks(period: Period) -> list[Period]:
+    """The period cut at local month boundaries (the unit of parallel reads)."""
+    chunks = []
+    start = period.start
+    while start <= period.end:
+        end = min(_month_end(start), period.end)
+        chunks.append(Period(start, end, period.timezone))
+        start = end + timedelta(days=1)
+    return chunks
+
+
+def _classified(
+    scope: Scope,
+    dialect: str,
+    *,
+    tests: tuple[str, ...] | None = None,
+    domains: list[str] | None = None,
+    asns: list[int] | None = None,
+    with_method: bool = True,
+) -> Any:
+    """Per measurement: its keys, local day, status code and method (a subquery)."""
     where = [
         _T.probe_cc == scope.country,
         _T.measurement_start_time >= scope.period.utc_start,
@@ -60,19 +98,29 @@ def _classified(scope: Scope, dialect: str, *, tests: tuple[str, ...] | None = N
     ]
     if tests is not None:
         where.append(_T.test_name.in_(tests))
+    if domains is not None:
+        where.append(_T.domain.in_(domains))
+    if asns is not None:
+        where.append(_T.probe_asn.in_(asns))
+    cols = [
+        _T.source,
+        _T.test_name,
+        _T.input,
+        _T.domain,
+        _T.category_code,
+        _T.probe_asn,
+        local_day_sql(scope.period.offset_segments(), dialect).label("day"),
+        status_sql(STATUS_CODES).label("st"),
+    ]
+    if with_method:
+        cols.append(method_sql(dialect).label("method"))
     return (
-        select(
-            _T.source,
-            _T.test_name,
-            _T.input,
-            _T.domain,
-            _T.category_code,
-            _T.probe_asn,
-            local_day_sql(scope.period.offset_segments(), dialect).label("day"),
-            status_sql().label("status"),
-            method_sql(dialect).label("method"),
-        )
+        select(*cols)
         .where(*where)
+        # OFFSET 0 keeps the database from inlining the subquery into the aggregate, which
+        # would evaluate the status CASE once per reference instead of once per row: SQLite
+        # then streams it as a co-routine, PostgreSQL treats it as an optimisation fence.
+        .offset(0)
         .subquery("classified")
     )
 
@@ -87,89 +135,175 @@ def _ints(df: pd.DataFrame, columns: tuple[str, ...] | list[str]) -> pd.DataFram
     return df
 
 
-def load_cells(conn: Connection, scope: Scope) -> pd.DataFrame:
-    """One row per source, test, URL, network and local month, with the counts of each status
-    and method, the first and last local day measured and observed anomalous."""
-    c = _classified(scope, conn.dialect.name).c
-    anomalous = c.status.in_(ANOMALOUS)
+def _parallel(
+    engine: Engine, conn: Connection, scope: Scope, fn: Callable[[Connection, Scope], pd.DataFrame]
+) -> pd.DataFrame:
+    """``fn`` over the month chunks: in threads on a SQLite file, else on ``conn`` at once."""
+    url = engine.url
+    if engine.dialect.name != "sqlite" or url.database in (None, "", ":memory:"):
+        return fn(conn, scope)
+    chunks = [Scope(scope.country, p) for p in month_chunks(scope.period)]
+
+    def run(chunk: Scope) -> pd.DataFrame:
+        with engine.connect() as c:
+            return fn(c, chunk)
+
+    with ThreadPoolExecutor(max_workers=SQLITE_WORKERS) as pool:
+        frames = list(pool.map(run, chunks))
+    frames = [f for f in frames if not f.empty] or frames[:1]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _group_cells(conn: Connection, scope: Scope, domains: list[str] | None = None) -> pd.DataFrame:
+    c = _classified(scope, conn.dialect.name, domains=domains).c
     month = func.substr(c.day, 1, 7).label("month")
-    methods = [
-        _count(and_(anomalous, c.method == method)).label(col)
-        for method, col in METHOD_COLUMNS.items()
-    ]
-    stmt = (
-        select(
-            c.source,
-            c.test_name,
-            c.input,
-            c.domain,
-            c.probe_asn,
-            month,
-            func.max(c.category_code).label("category_code"),
-            func.count().label("measurements"),
-            _count(c.status == OK).label(OK),
-            _count(c.status == ANOMALY).label(ANOMALY),
-            _count(c.status == CONFIRMED).label(CONFIRMED),
-            _count(c.status == FAILURE).label(FAILURE),
-            *methods,
-            func.min(c.day).label("first_day"),
-            func.max(c.day).label("last_day"),
-            func.min(case((anomalous, c.day), else_=None)).label("first_anomaly"),
-            func.max(case((anomalous, c.day), else_=None)).label("last_anomaly"),
-        )
-        .group_by(c.source, c.test_name, c.input, c.domain, c.probe_asn, month)
-        .order_by(c.source, c.test_name, c.input, c.domain, c.probe_asn, month)
-    )
-    df = pd.read_sql(stmt, conn)
-    return _ints(df, (*COUNT_COLUMNS, "probe_asn"))
+    grp = case((c.st == _CONFIRMED, _ANOMALY), else_=c.st).label("grp")
+    methods = [_count(c.method == method).label(col) for method, col in METHOD_COLUMNS.items()]
+    stmt = select(
+        c.source,
+        c.test_name,
+        c.input,
+        c.domain,
+        c.probe_asn,
+        month,
+        grp,
+        func.max(c.category_code).label("category_code"),
+        func.count().label("n"),
+        _count(c.st == _CONFIRMED).label("n_confirmed"),
+        *methods,
+        func.count(func.distinct(c.day)).label("days"),
+        func.min(c.day).label("first_day"),
+        func.max(c.day).label("last_day"),
+    ).group_by(c.source, c.test_name, c.input, c.domain, c.probe_asn, month, grp)
+    return pd.read_sql(stmt, conn)
 
 
-def load_domain_network_days(conn: Connection, scope: Scope) -> pd.DataFrame:
-    """Per website domain and network: distinct local days measured and days anomalous.
+def load_cells(
+    conn: Connection,
+    scope: Scope,
+    engine: Engine | None = None,
+    *,
+    domains: list[str] | None = None,
+) -> pd.DataFrame:
+    """One row per source, test, URL, network and local month: the count of each status and
+    method, the first and last local day measured and observed anomalous, and the number of
+    local days with an anomaly (``anomaly_days``, per URL).
 
-    Distinct days cannot be summed from the monthly cells (two URLs of one domain on the
-    same day are one day), hence this second, narrower query.
+    With ``engine`` (and a SQLite file) the months are read in parallel; ``domains`` limits
+    the read to those website domains.
     """
-    c = _classified(scope, conn.dialect.name, tests=WEB_TESTS).c
-    anomalous = c.status.in_(ANOMALOUS)
-    stmt = (
-        select(
-            c.domain,
-            c.probe_asn,
-            func.count(func.distinct(c.day)).label("days"),
-            func.count(func.distinct(case((anomalous, c.day), else_=None))).label("anomaly_days"),
-        )
-        .where(c.domain.is_not(None))
-        .group_by(c.domain, c.probe_asn)
-        .order_by(c.domain, c.probe_asn)
-    )
-    df = pd.read_sql(stmt, conn)
-    return _ints(df, ("probe_asn", "days", "anomaly_days"))
-
-
-def load_agreement_cells(conn: Connection, scope: Scope, ours: str, theirs: str) -> pd.DataFrame:
-    """Per URL, network and local day measured by both ``ours`` and ``theirs``: how many
-    measurements each made, how many were judged (not failures) and how many anomalous."""
-    c = _classified(scope, conn.dialect.name, tests=WEB_TESTS).c
-    anomalous = c.status.in_(ANOMALOUS)
-    judged = c.status != FAILURE
-    cols = []
-    for name, src in (("ours", ours), ("theirs", theirs)):
-        cols += [
-            _count(c.source == src).label(f"{name}_n"),
-            _count(and_(c.source == src, judged)).label(f"{name}_judged"),
-            _count(and_(c.source == src, anomalous)).label(f"{name}_anomalies"),
+    if domains is not None:
+        frames = [
+            _group_cells(conn, scope, domains[i : i + 400]) for i in range(0, len(domains), 400)
         ]
-    stmt = (
-        select(c.input, c.domain, c.probe_asn, c.day, *cols)
-        .where(c.input.is_not(None), c.source.in_((ours, theirs)))
-        .group_by(c.input, c.domain, c.probe_asn, c.day)
-        .having(and_(_count(c.source == ours) > 0, _count(c.source == theirs) > 0))
-        .order_by(c.input, c.domain, c.probe_asn, c.day)
-    )
-    df = pd.read_sql(stmt, conn)
+        raw = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    elif engine is not None:
+        raw = _parallel(engine, conn, scope, _group_cells)
+    else:
+        raw = _group_cells(conn, scope)
+    return cells_from_groups(raw)
+
+
+def cells_from_groups(raw: pd.DataFrame) -> pd.DataFrame:
+    """Fold the per-status-group rows into one row per cell (see :func:`load_cells`)."""
+    keys = list(CELL_KEYS)
+    columns = [*keys, "category_code", *COUNT_COLUMNS, "first_day", "last_day"]
+    columns += ["first_anomaly", "last_anomaly"]
+    if raw.empty:
+        return pd.DataFrame(columns=columns)
+    raw = _ints(raw, ["probe_asn", "grp", "n", "n_confirmed", "days", *METHOD_COLUMNS.values()])
+    for key in ("input", "domain"):
+        raw[key] = raw[key].astype(object).where(raw[key].notna(), "\x00")
+    anomalous = raw["grp"] == _ANOMALY
+    raw[OK] = raw["n"].where(raw["grp"] == _OK, 0)
+    raw[FAILURE] = raw["n"].where(raw["grp"] == _FAILURE, 0)
+    raw[CONFIRMED] = raw["n_confirmed"].where(anomalous, 0)
+    raw[ANOMALY] = (raw["n"] - raw["n_confirmed"]).where(anomalous, 0)
+    for col in METHOD_COLUMNS.values():
+        raw[col] = raw[col].where(anomalous, 0)
+    raw["anomaly_days"] = raw["days"].where(anomalous, 0)
+    raw["first_anomaly"] = raw["first_day"].where(anomalous)
+    raw["last_anomaly"] = raw["last_day"].where(anomalous)
+    raw = raw.rename(columns={"n": "measurements"})
+    g = raw.groupby(keys, sort=True)
+    out = g[list(COUNT_COLUMNS)].sum()
+    out["category_code"] = g["category_code"].max()
+    out["first_day"] = g["first_day"].min()
+    out["last_day"] = g["last_day"].max()
+    out["first_anomaly"] = g["first_anomaly"].min()
+    out["last_anomaly"] = g["last_anomaly"].max()
+    out = out.reset_index()
+    for key in ("input", "domain"):
+        out[key] = out[key].where(out[key] != "\x00", None)
+    return out[columns]
+
+
+def load_anomaly_days(conn: Connection, scope: Scope, domains: list[str]) -> pd.DataFrame:
+    """Per domain and network: distinct local days with an anomaly, for ``domains``.
+
+    The monthly cells count anomalous days per URL; a domain tested under several URLs
+    needs this query (through the domain index) so that one day counts once.
+    """
+    frames = []
+    for i in range(0, len(domains), 400):
+        c = _classified(
+            scope,
+            conn.dialect.name,
+            tests=WEB_TESTS,
+            domains=domains[i : i + 400],
+            with_method=False,
+        ).c
+        stmt = (
+            select(
+                c.domain,
+                c.probe_asn,
+                func.count(func.distinct(c.day)).label("anomaly_days"),
+            )
+            .where(c.st.in_((_ANOMALY, _CONFIRMED)))
+            .group_by(c.domain, c.probe_asn)
+        )
+        frames.append(pd.read_sql(stmt, conn))
+    if not frames:
+        return pd.DataFrame(columns=["domain", "probe_asn", "anomaly_days"])
+    return _ints(pd.concat(frames, ignore_index=True), ("probe_asn", "anomaly_days"))
+
+
+def load_agreement_cells(
+    conn: Connection,
+    scope: Scope,
+    ours: str,
+    theirs: str,
+    *,
+    asns: list[int] | None = None,
+    engine: Engine | None = None,
+) -> pd.DataFrame:
+    """Per URL, network and local day measured by both ``ours`` and ``theirs``: how many
+    measurements each made, how many were judged (not failures) and how many anomalous.
+    ``asns`` limits the read to the networks where ``ours`` measured."""
+
+    def query(c_: Connection, chunk: Scope) -> pd.DataFrame:
+        c = _classified(chunk, c_.dialect.name, tests=WEB_TESTS, asns=asns, with_method=False).c
+        anomalous = c.st.in_((_ANOMALY, _CONFIRMED))
+        judged = c.st != _FAILURE
+        cols = []
+        for name, src in (("ours", ours), ("theirs", theirs)):
+            cols += [
+                _count(c.source == src).label(f"{name}_n"),
+                _count(and_(c.source == src, judged)).label(f"{name}_judged"),
+                _count(and_(c.source == src, anomalous)).label(f"{name}_anomalies"),
+            ]
+        stmt = (
+            select(c.input, c.domain, c.probe_asn, c.day, *cols)
+            .where(c.input.is_not(None), c.source.in_((ours, theirs)))
+            .group_by(c.input, c.domain, c.probe_asn, c.day)
+            .having(and_(_count(c.source == ours) > 0, _count(c.source == theirs) > 0))
+        )
+        return pd.read_sql(stmt, c_)
+
+    df = _parallel(engine, conn, scope, query) if engine is not None else query(conn, scope)
     counts = [f"{n}_{k}" for n in ("ours", "theirs") for k in ("n", "judged", "anomalies")]
-    return _ints(df, ["probe_asn", *counts])
+    df = _ints(df, ["probe_asn", *counts])
+    return df.sort_values(["input", "probe_asn", "day"], kind="mergesort").reset_index(drop=True)
 
 
 def load_networks(conn: Connection) -> pd.DataFrame:
@@ -218,37 +352,25 @@ def iter_unjudged_apps(conn: Connection, scope: Scope) -> Iterator[UnjudgedApp]:
         yield UnjudgedApp(row[0], int(row[1]), row[2], row[3])
 
 
-def count_sources(cells: pd.DataFrame) -> dict[str, int]:
-    """Measurements per source in loaded cells (to skip queries that cannot match)."""
-    if cells.empty:
-        return {}
-    return {str(k): int(v) for k, v in cells.groupby("source")["measurements"].sum().items()}
-
-
-__all__ = [
-    "CELL_KEYS",
-    "COUNT_COLUMNS",
-    "Scope",
-    "UnjudgedApp",
-    "count_sources",
-    "iter_unjudged_apps",
-    "load_agreement_cells",
-    "load_cells",
-    "load_domain_network_days",
-    "load_networks",
-    "load_testlist",
-]
-
-
 def load_anomalous_measurements(
     conn: Connection, scope: Scope, domains: list[str], chunk: int = 400
 ) -> pd.DataFrame:
     """The anomalous website measurements of ``domains`` (the blocked ones), to cite as
     evidence. Uses the domain index, so it reads a few thousand rows, not the whole year."""
+    columns = [
+        "domain",
+        "input",
+        "probe_asn",
+        "source",
+        "measurement_uid",
+        "report_id",
+        "measurement_start_time",
+        "day",
+        "status",
+    ]
     frames = []
     dialect = conn.dialect.name
     for i in range(0, len(domains), chunk):
-        part = domains[i : i + chunk]
         inner = (
             select(
                 _T.domain,
@@ -262,12 +384,13 @@ def load_anomalous_measurements(
                 status_sql().label("status"),
             )
             .where(
-                _T.domain.in_(part),
+                _T.domain.in_(domains[i : i + chunk]),
                 _T.probe_cc == scope.country,
                 _T.measurement_start_time >= scope.period.utc_start,
                 _T.measurement_start_time < scope.period.utc_end,
                 _T.test_name.in_(WEB_TESTS),
             )
+            .offset(0)
             .subquery("m")
         )
         stmt = (
@@ -277,19 +400,14 @@ def load_anomalous_measurements(
         )
         frames.append(pd.read_sql(stmt, conn))
     if not frames:
-        return pd.DataFrame(
-            columns=[
-                "domain",
-                "input",
-                "probe_asn",
-                "source",
-                "measurement_uid",
-                "report_id",
-                "measurement_start_time",
-                "day",
-                "status",
-            ]
-        )
+        return pd.DataFrame(columns=columns)
     df = pd.concat(frames, ignore_index=True)
     df["probe_asn"] = df["probe_asn"].astype("int64")
-    return df
+    return df[columns]
+
+
+def count_sources(cells: pd.DataFrame) -> dict[str, int]:
+    """Measurements per source in loaded cells (to skip queries that cannot match)."""
+    if cells.empty:
+        return {}
+    return {str(k): int(v) for k, v in cells.groupby("source")["measurements"].sum().items()}

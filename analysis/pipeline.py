@@ -12,13 +12,14 @@ import logging
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from censorwatch.analysis.agreement import Agreement, agreement_days, compare_sources
 from censorwatch.analysis.apps import app_table, judged_app_cells
 from censorwatch.analysis.changes import Changes, compare_periods
 from censorwatch.analysis.coverage import compute_coverage
 from censorwatch.analysis.domains import (
+    anomaly_days_per_domain,
     category_table,
     domain_month_table,
     domain_network_month_table,
@@ -37,8 +38,8 @@ from censorwatch.analysis.load import (
     iter_unjudged_apps,
     load_agreement_cells,
     load_anomalous_measurements,
+    load_anomaly_days,
     load_cells,
-    load_domain_network_days,
     load_networks,
     load_testlist,
 )
@@ -52,6 +53,14 @@ from censorwatch.store import Store
 
 log = logging.getLogger(__name__)
 
+AGREEMENT_INPUT_COLUMNS = [
+    "input",
+    "domain",
+    "probe_asn",
+    "day",
+    *(f"{n}_{k}" for n in ("ours", "theirs") for k in ("n", "judged", "anomalies")),
+]
+
 
 @dataclass
 class _Judged:
@@ -63,28 +72,26 @@ class _Judged:
     agreement: Agreement
 
 
-def _judge(conn: Connection, scope: Scope, t: Thresholds) -> _Judged:
-    cells = load_cells(conn, scope)
+def _judge(conn: Connection, engine: Engine, scope: Scope, t: Thresholds) -> _Judged:
+    cells = load_cells(conn, scope, engine)
     app_cells = judged_app_cells(iter_unjudged_apps(conn, scope), scope.period)
     web = web_cells(cells)
     sources = count_sources(web)
     if sources.get(SOURCE_PROBE) and sources.get(SOURCE_OONI):
-        agreement = compare_sources(load_agreement_cells(conn, scope, SOURCE_PROBE, SOURCE_OONI))
-    else:
-        agreement = compare_sources(
-            pd.DataFrame(
-                columns=[
-                    "input",
-                    "domain",
-                    "probe_asn",
-                    "day",
-                    *(f"{n}_{k}" for n in ("ours", "theirs") for k in ("n", "judged", "anomalies")),
-                ]
-            )
+        ours = web[web["source"] == SOURCE_PROBE]
+        asns = sorted(int(a) for a in ours["probe_asn"].unique())
+        table = load_agreement_cells(
+            conn, scope, SOURCE_PROBE, SOURCE_OONI, asns=asns, engine=engine
         )
-    days = load_domain_network_days(conn, scope) if not web.empty else None
-    if days is None:
-        days = pd.DataFrame(columns=["domain", "probe_asn", "days", "anomaly_days"])
+    else:
+        table = pd.DataFrame(columns=AGREEMENT_INPUT_COLUMNS)
+    agreement = compare_sources(table)
+    days, several = anomaly_days_per_domain(web)
+    if several:
+        exact = load_anomaly_days(conn, scope, several)
+        days = pd.concat(
+            [days[~days["domain"].isin(several)], exact], ignore_index=True
+        ).sort_values(["domain", "probe_asn"], kind="mergesort")
     per_network = domain_network_table(web, days, agreement_days(agreement))
     verdicts = judge_domains(per_network, t)
     return _Judged(cells, app_cells, web, per_network, verdicts, agreement)
@@ -112,7 +119,7 @@ def analyze(
     country = country.upper()
     scope = Scope(country, period)
     with store.engine.connect() as conn, conn.begin():
-        now = _judge(conn, scope, t)
+        now = _judge(conn, store.engine, scope, t)
         names_df = load_networks(conn)
         names = {
             int(a): str(n) for a, n in zip(names_df["asn"], names_df["name"], strict=True) if n
@@ -124,12 +131,16 @@ def analyze(
         blocked_any = bool(blocked_names)
         anomalous = load_anomalous_measurements(conn, scope, blocked_names)
         window = (
-            web_cells(load_cells(conn, Scope(country, period.tail(t.still_blocked_days))))
+            web_cells(
+                load_cells(
+                    conn, Scope(country, period.tail(t.still_blocked_days)), domains=blocked_names
+                )
+            )
             if blocked_any
             else pd.DataFrame()
         )
         previous = (
-            _judge(conn, Scope(country, period.previous()), t).verdicts
+            _judge(conn, store.engine, Scope(country, period.previous()), t).verdicts
             if compare_previous
             else None
         )

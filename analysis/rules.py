@@ -58,12 +58,19 @@ APP_TESTS = ("whatsapp", "telegram", "signal", "facebook_messenger", "tor", "psi
 _T = MeasurementRow.__table__.c
 
 
-def _judged_by_blocking(col: ColumnElement[Any], confirmed: ColumnElement[bool]) -> Any:
+#: Small integer codes of the statuses, used inside SQL so that the aggregation compares
+#: integers rather than strings (the same order as :data:`STATUSES` would not matter).
+STATUS_CODES = {OK: 0, ANOMALY: 1, CONFIRMED: 2, FAILURE: 3}
+
+
+def _judged_by_blocking(
+    col: ColumnElement[Any], confirmed: ColumnElement[bool], v: dict[str, Any]
+) -> Any:
     return case(
-        (confirmed, literal(CONFIRMED)),
-        (col == "false", literal(OK)),
-        (col.in_(METHODS), literal(ANOMALY)),
-        else_=literal(FAILURE),
+        (confirmed, literal(v[CONFIRMED])),
+        (col == "false", literal(v[OK])),
+        (col.in_(METHODS), literal(v[ANOMALY])),
+        else_=literal(v[FAILURE]),
     )
 
 
@@ -71,23 +78,30 @@ def confirmed_sql() -> ColumnElement[bool]:
     return or_(_T.confirmed.is_(True), _T.verdict_confirmed.is_(True))
 
 
-def status_sql() -> ColumnElement[str]:
-    """The SQL CASE expression of a measurement's status (see the module docstring)."""
+def status_sql(codes: dict[str, Any] | None = None) -> ColumnElement[Any]:
+    """The SQL CASE expression of a measurement's status (see the module docstring).
+
+    It yields the status names, or the values of ``codes`` (e.g. :data:`STATUS_CODES`).
+    """
+    v = codes or {s: s for s in STATUSES}
     confirmed = confirmed_sql()
     return case(
         (
             _T.anomaly.is_not(None),
             case(
-                (_T.failure.is_(True), literal(FAILURE)),
-                (confirmed, literal(CONFIRMED)),
-                (_T.anomaly.is_(True), literal(ANOMALY)),
-                else_=literal(OK),
+                (_T.failure.is_(True), literal(v[FAILURE])),
+                (confirmed, literal(v[CONFIRMED])),
+                (_T.anomaly.is_(True), literal(v[ANOMALY])),
+                else_=literal(v[OK]),
             ),
         ),
-        (_T.verdict_blocking.is_not(None), _judged_by_blocking(_T.verdict_blocking, confirmed)),
-        (_T.blocking.is_not(None), _judged_by_blocking(_T.blocking, confirmed)),
-        (confirmed, literal(CONFIRMED)),
-        else_=literal(FAILURE),
+        (
+            _T.verdict_blocking.is_not(None),
+            _judged_by_blocking(_T.verdict_blocking, confirmed, v),
+        ),
+        (_T.blocking.is_not(None), _judged_by_blocking(_T.blocking, confirmed, v)),
+        (confirmed, literal(v[CONFIRMED])),
+        else_=literal(v[FAILURE]),
     )
 
 
