@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from censorwatch.analysis.frames import count_distinct
+
 BLOCKED = "blocked"
 ACCESSIBLE = "accessible"
 
@@ -113,5 +115,29 @@ def agreement_days(agreement: Agreement) -> pd.DataFrame:
     if t.empty:
         return pd.DataFrame(columns=["domain", "probe_asn", "agreement_days"])
     both = t[(t["ours"] == BLOCKED) & (t["theirs"] == BLOCKED)]
-    out = both.groupby(["domain", "probe_asn"], as_index=False, sort=True)["day"].nunique()
-    return out.rename(columns={"day": "agreement_days"})
+    out = count_distinct(both, ["domain", "probe_asn"], "day").rename("agreement_days")
+    return out.reset_index()
+
+
+def both_anomalous_cells(anomalous_days: pd.DataFrame, ours: str, theirs: str) -> pd.DataFrame:
+    """URL, domain, network and local day cells where both sources observed an anomaly of
+    the same blocking method (coincidences of unrelated network trouble rarely share one)."""
+    cell = ["input", "domain", "probe_asn", "day"]
+    if anomalous_days.empty:
+        return pd.DataFrame(columns=cell)
+    known = anomalous_days[anomalous_days["method"].notna()]
+    a = known.loc[known["source"] == ours, [*cell, "method"]].drop_duplicates()
+    b = known.loc[known["source"] == theirs, [*cell, "method"]].drop_duplicates()
+    out = a.merge(b, on=[*cell, "method"], how="inner")[cell].drop_duplicates()
+    return out.sort_values(["domain", "day", "probe_asn", "input"], kind="mergesort")
+
+
+def both_anomalous_days(anomalous_days: pd.DataFrame, ours: str, theirs: str) -> pd.DataFrame:
+    """Per domain and network: distinct local days on which both sources observed an anomaly
+    of the same method for the same URL (the "our probe and OONI agree" evidence of a
+    confirmed verdict)."""
+    keys = ["domain", "probe_asn"]
+    both = both_anomalous_cells(anomalous_days, ours, theirs)
+    if both.empty:
+        return pd.DataFrame(columns=[*keys, "agreement_days"])
+    return count_distinct(both, keys, "day").rename("agreement_days").reset_index()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from censorwatch.analysis.coverage import normalise_url
+from censorwatch.analysis.frames import count_distinct, day_text, max_text
 from censorwatch.analysis.rules import (
     ANOMALY,
     BLOCKPAGE,
@@ -64,8 +65,6 @@ def url_table(web: pd.DataFrame, testlist: pd.DataFrame) -> pd.DataFrame:
         "anomaly_rate",
         "methods",
         "networks",
-        "first_day",
-        "last_day",
         "first_anomaly",
         "last_anomaly",
     ]
@@ -73,10 +72,8 @@ def url_table(web: pd.DataFrame, testlist: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     g = web.groupby(["input", "domain"], sort=True)
     df = g[SUMMED].sum()
-    df["category_code"] = g["category_code"].max()
+    df["category_code"] = max_text(web, ["input", "domain"], "category_code")
     df["networks"] = g["probe_asn"].nunique()
-    df["first_day"] = g["first_day"].min()
-    df["last_day"] = g["last_day"].max()
     df["first_anomaly"] = g["first_anomaly"].min()
     df["last_anomaly"] = g["last_anomaly"].max()
     df = _finish_counts(df.reset_index())
@@ -89,23 +86,19 @@ def url_table(web: pd.DataFrame, testlist: pd.DataFrame) -> pd.DataFrame:
         listed.get(normalise_url(u)) for u in df.loc[missing, "input"]
     ]
     df["methods"] = [methods_of(r) for r in df.to_dict(orient="records")]
+    for col in ("first_anomaly", "last_anomaly"):
+        df[col] = day_text(df[col])
     return df[cols]
 
 
-def anomaly_days_per_domain(web: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Distinct anomalous local days per domain and network from the per-URL monthly cells,
-    exact where one URL of the domain showed anomalies on that network; also the domains
-    for which it is not (several URLs), which need :func:`load.load_anomaly_days`."""
+def anomaly_days_per_domain(anomalous_days: pd.DataFrame) -> pd.DataFrame:
+    """Distinct local days with an anomaly per domain and network (any source, any URL of
+    the domain: one day counts once)."""
     keys = ["domain", "probe_asn"]
-    cols = [*keys, "anomaly_days"]
-    anomalous = web[web["anomaly_days"] > 0]
-    if anomalous.empty:
-        return pd.DataFrame(columns=cols), []
-    g = anomalous.groupby(keys, sort=True)
-    out = g["anomaly_days"].sum().reset_index()
-    inputs = g["input"].nunique().reset_index(drop=True)
-    several = sorted(set(out.loc[inputs.to_numpy() > 1, "domain"]))
-    return out[cols], several
+    if anomalous_days.empty:
+        return pd.DataFrame(columns=[*keys, "anomaly_days"])
+    out = count_distinct(anomalous_days, keys, "day").rename("anomaly_days")
+    return out.reset_index()
 
 
 def domain_network_table(
@@ -245,46 +238,47 @@ def domain_table(
     if verdicts.empty:
         return pd.DataFrame(columns=DOMAIN_COLUMNS)
     categories = domain_categories(urls)
-    url_counts = urls.groupby("domain")["input"].nunique().to_dict() if not urls.empty else {}
-    by_domain = {d: g for d, g in per_network.groupby("domain", sort=True)}
-    rows = []
-    for v in verdicts.to_dict(orient="records"):
-        domain = v["domain"]
-        g = by_domain[domain]
-        asns = v["blocking_asns"]
-        methods: tuple[str, ...] = ()
-        first = last = None
-        if v["verdict"] in BLOCKED_VERDICTS:
-            sub = g[g["probe_asn"].isin(asns)]
-            methods = methods_of(sub[[*METHOD_COLS, CONFIRMED]].sum())
-            first = (
-                sub["first_anomaly"].dropna().min() if sub["first_anomaly"].notna().any() else None
-            )
-            last = sub["last_anomaly"].dropna().max() if sub["last_anomaly"].notna().any() else None
-        elif v["verdict"] == INCONCLUSIVE:
-            methods = methods_of(g[[*METHOD_COLS, CONFIRMED]].sum())
-        rows.append(
-            {
-                "domain": domain,
-                "category_code": categories.get(domain),
-                "verdict": v["verdict"],
-                "confirmed_by": v["confirmed_by"],
-                "methods": methods,
-                "networks": tuple(asns),
-                "measurements": v["measurements"],
-                "judged": v["judged"],
-                "anomalies": v["anomalies"],
-                "confirmed": v["confirmed"],
-                "failures": v["failures"],
-                "anomaly_rate": v["anomaly_rate"],
-                "first_blocked": first,
-                "last_blocked": last,
-                "still_blocked": still.get(domain) if v["verdict"] in BLOCKED_VERDICTS else None,
-                "networks_measured": v["networks_measured"],
-                "urls": int(url_counts.get(domain, 0)),
-            }
-        )
-    return pd.DataFrame(rows, columns=DOMAIN_COLUMNS)
+    url_counts = count_distinct(urls, ["domain"], "input").to_dict() if not urls.empty else {}
+    v = verdicts.set_index("domain")
+    pn = per_network.assign(verdict=per_network["domain"].map(v["verdict"]))
+    blocking_sets = {d: set(a) for d, a in v["blocking_asns"].items()}
+    on_blocking = pd.Series(
+        [
+            int(a) in blocking_sets.get(d, ())
+            for d, a in zip(pn["domain"], pn["probe_asn"], strict=True)
+        ],
+        index=pn.index,
+        dtype=bool,
+    )
+    blocked_rows = pn[on_blocking & pn["verdict"].isin(BLOCKED_VERDICTS)]
+    method_rows = pd.concat([blocked_rows, pn[pn["verdict"] == INCONCLUSIVE]])
+    sums = method_rows.groupby("domain", sort=True)[[*METHOD_COLS, CONFIRMED]].sum()
+    methods = {d: methods_of(row) for d, row in sums.to_dict(orient="index").items()}
+    g = blocked_rows.groupby("domain", sort=True)
+    first = day_text(g["first_anomaly"].min()).to_dict() if len(blocked_rows) else {}
+    last = day_text(g["last_anomaly"].max()).to_dict() if len(blocked_rows) else {}
+    out = verdicts.copy()
+    blocked = out["verdict"].isin(BLOCKED_VERDICTS)
+    out["category_code"] = out["domain"].map(categories)
+    out["methods"] = [methods.get(d, ()) for d in out["domain"]]
+    out["networks"] = out["blocking_asns"].map(tuple)
+    out["first_blocked"] = [
+        first.get(d) if b else None for d, b in zip(out["domain"], blocked, strict=True)
+    ]
+    out["last_blocked"] = [
+        last.get(d) if b else None for d, b in zip(out["domain"], blocked, strict=True)
+    ]
+    out["still_blocked"] = [
+        still.get(d) if b else None for d, b in zip(out["domain"], blocked, strict=True)
+    ]
+    out["urls"] = [int(url_counts.get(d, 0)) for d in out["domain"]]
+    out["confirmed_by"] = (
+        out["confirmed_by"].astype(object).where(out["confirmed_by"].notna(), None)
+    )
+    out["category_code"] = (
+        out["category_code"].astype(object).where(out["category_code"].notna(), None)
+    )
+    return out[DOMAIN_COLUMNS].reset_index(drop=True)
 
 
 def category_table(domains: pd.DataFrame) -> pd.DataFrame:

@@ -56,14 +56,13 @@ def pick_evidence(
 ) -> pd.DataFrame:
     """First and last anomalous and first confirmed measurement per blocked domain, on its
     blocking networks (``domains`` has ``domain`` and ``networks``), and, when ``agreement``
-    (the comparable cells of :mod:`agreement`) has days on which both sources saw blocking,
-    the two measurements of the first such day (role ``agreement``)."""
+    (cells with ``domain``, ``probe_asn`` and ``day`` where both sources observed an
+    anomaly) has such days, the two measurements of the first one (role ``agreement``)."""
     rows = []
     by_domain = {d: g for d, g in anomalous.groupby("domain", sort=True)}
     agreed: dict[str, tuple[int, str]] = {}
     if agreement is not None and not agreement.empty:
-        both = agreement[(agreement["ours"] == "blocked") & (agreement["theirs"] == "blocked")]
-        both = both.sort_values(["domain", "day", "probe_asn"], kind="mergesort")
+        both = agreement.sort_values(["domain", "day", "probe_asn"], kind="mergesort")
         for domain, asn, day in zip(both["domain"], both["probe_asn"], both["day"], strict=True):
             agreed.setdefault(domain, (int(asn), day))
     for domain, asns in zip(domains["domain"], domains["networks"], strict=True):

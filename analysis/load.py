@@ -23,8 +23,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, and_, case, func, not_, select
+from sqlalchemy import Connection, Engine, and_, case, func, not_, select, tuple_
 
+from censorwatch.analysis.frames import count_distinct, day_text, max_text, to_days
 from censorwatch.analysis.period import Period, _month_end
 from censorwatch.analysis.rules import (
     ANOMALY,
@@ -155,27 +156,43 @@ def _parallel(
 
 
 def _group_cells(conn: Connection, scope: Scope, domains: list[str] | None = None) -> pd.DataFrame:
+    """The one full pass: per source, test, URL, network, local month and status group,
+    with anomalous measurements further split by local day and method.
+
+    The sort behind a GROUP BY is what costs on SQLite, so the grouped record is kept
+    small (no domain: it is a function of the URL) and nothing needs COUNT(DISTINCT).
+    """
     c = _classified(scope, conn.dialect.name, domains=domains).c
+    anomalous = c.st.in_((_ANOMALY, _CONFIRMED))
     month = func.substr(c.day, 1, 7).label("month")
-    grp = case((c.st == _CONFIRMED, _ANOMALY), else_=c.st).label("grp")
-    methods = [_count(c.method == method).label(col) for method, col in METHOD_COLUMNS.items()]
+    grp = case((anomalous, _ANOMALY), else_=c.st).label("grp")
+    aday = case((anomalous, c.day), else_=None).label("aday")
+    amethod = case((anomalous, c.method), else_=None).label("amethod")
     stmt = select(
         c.source,
         c.test_name,
         c.input,
-        c.domain,
         c.probe_asn,
         month,
         grp,
-        func.max(c.category_code).label("category_code"),
+        aday,
+        amethod,
         func.count().label("n"),
         _count(c.st == _CONFIRMED).label("n_confirmed"),
-        *methods,
-        func.count(func.distinct(c.day)).label("days"),
-        func.min(c.day).label("first_day"),
-        func.max(c.day).label("last_day"),
-    ).group_by(c.source, c.test_name, c.input, c.domain, c.probe_asn, month, grp)
+        func.max(c.category_code).label("category_code"),
+    ).group_by(c.source, c.test_name, c.input, c.probe_asn, month, grp, aday, amethod)
     return pd.read_sql(stmt, conn)
+
+
+@dataclass
+class Cells:
+    """What the full pass returns: monthly cells and the anomalous days behind them."""
+
+    #: One row per source, test, URL, network and month (see :func:`load_cells`).
+    cells: pd.DataFrame
+    #: One row per source, URL, domain, network and local day with an anomaly: ``anomalies``
+    #: and ``confirmed`` counts (for distinct anomalous days and agreement).
+    anomaly_days: pd.DataFrame
 
 
 def load_cells(
@@ -184,10 +201,10 @@ def load_cells(
     engine: Engine | None = None,
     *,
     domains: list[str] | None = None,
-) -> pd.DataFrame:
+) -> Cells:
     """One row per source, test, URL, network and local month: the count of each status and
-    method, the first and last local day measured and observed anomalous, and the number of
-    local days with an anomaly (``anomaly_days``, per URL).
+    method, the first and last local day observed anomalous, and the number of local days
+    with an anomaly (``anomaly_days``, per URL); plus the anomalous days themselves.
 
     With ``engine`` (and a SQLite file) the months are read in parallel; ``domains`` limits
     the read to those website domains.
@@ -204,68 +221,77 @@ def load_cells(
     return cells_from_groups(raw)
 
 
-def cells_from_groups(raw: pd.DataFrame) -> pd.DataFrame:
-    """Fold the per-status-group rows into one row per cell (see :func:`load_cells`)."""
-    keys = list(CELL_KEYS)
-    columns = [*keys, "category_code", *COUNT_COLUMNS, "first_day", "last_day"]
-    columns += ["first_anomaly", "last_anomaly"]
+CELL_COLUMNS = [
+    *CELL_KEYS,
+    "category_code",
+    *COUNT_COLUMNS,
+    "first_anomaly",
+    "last_anomaly",
+]
+DAY_COLUMNS = [
+    "source",
+    "input",
+    "domain",
+    "probe_asn",
+    "day",
+    "method",
+    "anomalies",
+    "confirmed",
+]
+
+
+def _domains_of(inputs: pd.Series) -> pd.Series:
+    from censorwatch.measurement import domain_of
+
+    mapping = {u: domain_of(u) for u in inputs.dropna().unique()}
+    return inputs.map(mapping)
+
+
+def cells_from_groups(raw: pd.DataFrame) -> Cells:
+    """Fold the grouped rows into one row per cell (see :func:`load_cells`).
+
+    ``first_anomaly``/``last_anomaly`` are ``datetime64`` here, for fast aggregation; the
+    final tables turn them back into text.
+    """
     if raw.empty:
-        return pd.DataFrame(columns=columns)
-    raw = _ints(raw, ["probe_asn", "grp", "n", "n_confirmed", "days", *METHOD_COLUMNS.values()])
-    for key in ("input", "domain"):
-        raw[key] = raw[key].astype(object).where(raw[key].notna(), "\x00")
+        return Cells(pd.DataFrame(columns=CELL_COLUMNS), pd.DataFrame(columns=DAY_COLUMNS))
+    raw = _ints(raw, ["probe_asn", "grp", "n", "n_confirmed"])
+    raw["input"] = raw["input"].astype(object).where(raw["input"].notna(), None)
+    raw["domain"] = _domains_of(raw["input"])
     anomalous = raw["grp"] == _ANOMALY
     raw[OK] = raw["n"].where(raw["grp"] == _OK, 0)
     raw[FAILURE] = raw["n"].where(raw["grp"] == _FAILURE, 0)
     raw[CONFIRMED] = raw["n_confirmed"].where(anomalous, 0)
     raw[ANOMALY] = (raw["n"] - raw["n_confirmed"]).where(anomalous, 0)
-    for col in METHOD_COLUMNS.values():
-        raw[col] = raw[col].where(anomalous, 0)
-    raw["anomaly_days"] = raw["days"].where(anomalous, 0)
-    raw["first_anomaly"] = raw["first_day"].where(anomalous)
-    raw["last_anomaly"] = raw["last_day"].where(anomalous)
+    for method, col in METHOD_COLUMNS.items():
+        raw[col] = raw["n"].where(anomalous & (raw["amethod"] == method), 0)
+    raw["aday"] = to_days(raw["aday"])
     raw = raw.rename(columns={"n": "measurements"})
+    for key in ("input", "domain"):
+        raw[key] = raw[key].where(raw[key].notna(), "\x00")
+    keys = list(CELL_KEYS)
     g = raw.groupby(keys, sort=True)
-    out = g[list(COUNT_COLUMNS)].sum()
-    out["category_code"] = g["category_code"].max()
-    out["first_day"] = g["first_day"].min()
-    out["last_day"] = g["last_day"].max()
-    out["first_anomaly"] = g["first_anomaly"].min()
-    out["last_anomaly"] = g["last_anomaly"].max()
+    out = g[[c for c in COUNT_COLUMNS if c != "anomaly_days"]].sum()
+    out["anomaly_days"] = count_distinct(raw, keys, "aday").reindex(out.index, fill_value=0)
+    out["category_code"] = max_text(raw, keys, "category_code")
+    out["first_anomaly"] = g["aday"].min()
+    out["last_anomaly"] = g["aday"].max()
     out = out.reset_index()
+    out["anomaly_days"] = out["anomaly_days"].astype("int64")
     for key in ("input", "domain"):
         out[key] = out[key].where(out[key] != "\x00", None)
-    return out[columns]
 
-
-def load_anomaly_days(conn: Connection, scope: Scope, domains: list[str]) -> pd.DataFrame:
-    """Per domain and network: distinct local days with an anomaly, for ``domains``.
-
-    The monthly cells count anomalous days per URL; a domain tested under several URLs
-    needs this query (through the domain index) so that one day counts once.
-    """
-    frames = []
-    for i in range(0, len(domains), 400):
-        c = _classified(
-            scope,
-            conn.dialect.name,
-            tests=WEB_TESTS,
-            domains=domains[i : i + 400],
-            with_method=False,
-        ).c
-        stmt = (
-            select(
-                c.domain,
-                c.probe_asn,
-                func.count(func.distinct(c.day)).label("anomaly_days"),
-            )
-            .where(c.st.in_((_ANOMALY, _CONFIRMED)))
-            .group_by(c.domain, c.probe_asn)
-        )
-        frames.append(pd.read_sql(stmt, conn))
-    if not frames:
-        return pd.DataFrame(columns=["domain", "probe_asn", "anomaly_days"])
-    return _ints(pd.concat(frames, ignore_index=True), ("probe_asn", "anomaly_days"))
+    days = raw[anomalous & raw["test_name"].isin(WEB_TESTS) & (raw["input"] != "\x00")]
+    days = days.assign(
+        day=day_text(days["aday"]),
+        anomalies=days["measurements"],
+        method=days["amethod"].astype(object).where(days["amethod"].notna(), ""),
+    )
+    days = days.groupby(
+        ["source", "input", "domain", "probe_asn", "day", "method"], as_index=False, sort=True
+    )[["anomalies", CONFIRMED]].sum()
+    days["method"] = days["method"].where(days["method"] != "", None)
+    return Cells(out[CELL_COLUMNS], days[DAY_COLUMNS])
 
 
 def load_agreement_cells(
@@ -274,36 +300,53 @@ def load_agreement_cells(
     ours: str,
     theirs: str,
     *,
-    asns: list[int] | None = None,
     engine: Engine | None = None,
 ) -> pd.DataFrame:
     """Per URL, network and local day measured by both ``ours`` and ``theirs``: how many
     measurements each made, how many were judged (not failures) and how many anomalous.
-    ``asns`` limits the read to the networks where ``ours`` measured."""
+
+    Our probes' cells are grouped first; the other source's measurements are then grouped
+    only where they fall in one of those cells (a semi-join), so the big sort is over the
+    matching rows only.
+    """
+
+    def per_source(c_: Connection, chunk: Scope, source: str, within: Any = None) -> pd.DataFrame:
+        c = _classified(chunk, c_.dialect.name, tests=WEB_TESTS, with_method=False).c
+        where = [c.source == source, c.input.is_not(None)]
+        if within is not None:
+            where.append(tuple_(c.input, c.probe_asn, c.day).in_(within))
+        return (
+            select(
+                c.input,
+                c.probe_asn,
+                c.day,
+                func.count().label("n"),
+                _count(c.st != _FAILURE).label("judged"),
+                _count(c.st.in_((_ANOMALY, _CONFIRMED))).label("anomalies"),
+            )
+            .where(*where)
+            .group_by(c.input, c.probe_asn, c.day)
+        )
 
     def query(c_: Connection, chunk: Scope) -> pd.DataFrame:
-        c = _classified(chunk, c_.dialect.name, tests=WEB_TESTS, asns=asns, with_method=False).c
-        anomalous = c.st.in_((_ANOMALY, _CONFIRMED))
-        judged = c.st != _FAILURE
-        cols = []
-        for name, src in (("ours", ours), ("theirs", theirs)):
-            cols += [
-                _count(c.source == src).label(f"{name}_n"),
-                _count(and_(c.source == src, judged)).label(f"{name}_judged"),
-                _count(and_(c.source == src, anomalous)).label(f"{name}_anomalies"),
-            ]
-        stmt = (
-            select(c.input, c.domain, c.probe_asn, c.day, *cols)
-            .where(c.input.is_not(None), c.source.in_((ours, theirs)))
-            .group_by(c.input, c.domain, c.probe_asn, c.day)
-            .having(and_(_count(c.source == ours) > 0, _count(c.source == theirs) > 0))
-        )
-        return pd.read_sql(stmt, c_)
+        mine = per_source(c_, chunk, ours).subquery("ours")
+        keys = select(mine.c.input, mine.c.probe_asn, mine.c.day)
+        a = pd.read_sql(select(mine), c_)
+        b = pd.read_sql(per_source(c_, chunk, theirs, within=keys), c_)
+        on = ["input", "probe_asn", "day"]
+        a = a.rename(columns={k: f"ours_{k}" for k in ("n", "judged", "anomalies")})
+        b = b.rename(columns={k: f"theirs_{k}" for k in ("n", "judged", "anomalies")})
+        return a.merge(b, on=on, how="inner")
 
     df = _parallel(engine, conn, scope, query) if engine is not None else query(conn, scope)
     counts = [f"{n}_{k}" for n in ("ours", "theirs") for k in ("n", "judged", "anomalies")]
+    columns = ["input", "domain", "probe_asn", "day", *counts]
+    if df.empty:
+        return pd.DataFrame(columns=columns)
     df = _ints(df, ["probe_asn", *counts])
-    return df.sort_values(["input", "probe_asn", "day"], kind="mergesort").reset_index(drop=True)
+    df["domain"] = _domains_of(df["input"])
+    df = df.sort_values(["input", "probe_asn", "day"], kind="mergesort").reset_index(drop=True)
+    return df[columns]
 
 
 def load_networks(conn: Connection) -> pd.DataFrame:

@@ -110,8 +110,8 @@ def describe_method(t: Thresholds, period: Period, country: str) -> Method:
             "A website is counted as confirmed blocked when at least {n_confirmed} confirmed "
             "a known blockpage or blocking answer"
             + (
-                ", or when our own probe and OONI both observed an anomaly for it on the same "
-                "network on the same day on at least {n_agreement}."
+                ", or when our own probe and OONI both observed an anomaly of the same kind for "
+                "it on the same network on the same day, on at least {n_agreement}."
                 if t.confirmed_min_agreement_days > 0
                 else "."
             ),

@@ -14,7 +14,12 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import Connection, Engine
 
-from censorwatch.analysis.agreement import Agreement, agreement_days, compare_sources
+from censorwatch.analysis.agreement import (
+    Agreement,
+    both_anomalous_cells,
+    both_anomalous_days,
+    compare_sources,
+)
 from censorwatch.analysis.apps import app_table, judged_app_cells
 from censorwatch.analysis.changes import Changes, compare_periods
 from censorwatch.analysis.coverage import compute_coverage
@@ -32,13 +37,13 @@ from censorwatch.analysis.domains import (
 )
 from censorwatch.analysis.events import load_events
 from censorwatch.analysis.evidence import pick_evidence
+from censorwatch.analysis.frames import day_text
 from censorwatch.analysis.load import (
     Scope,
     count_sources,
     iter_unjudged_apps,
     load_agreement_cells,
     load_anomalous_measurements,
-    load_anomaly_days,
     load_cells,
     load_networks,
     load_testlist,
@@ -70,31 +75,27 @@ class _Judged:
     per_network: pd.DataFrame
     verdicts: pd.DataFrame
     agreement: Agreement
+    #: URL/network/day cells where both our probe and OONI observed an anomaly.
+    both_anomalous: pd.DataFrame
 
 
 def _judge(conn: Connection, engine: Engine, scope: Scope, t: Thresholds) -> _Judged:
-    cells = load_cells(conn, scope, engine)
+    loaded = load_cells(conn, scope, engine)
+    cells = loaded.cells
     app_cells = judged_app_cells(iter_unjudged_apps(conn, scope), scope.period)
     web = web_cells(cells)
     sources = count_sources(web)
     if sources.get(SOURCE_PROBE) and sources.get(SOURCE_OONI):
-        ours = web[web["source"] == SOURCE_PROBE]
-        asns = sorted(int(a) for a in ours["probe_asn"].unique())
-        table = load_agreement_cells(
-            conn, scope, SOURCE_PROBE, SOURCE_OONI, asns=asns, engine=engine
-        )
+        table = load_agreement_cells(conn, scope, SOURCE_PROBE, SOURCE_OONI, engine=engine)
     else:
         table = pd.DataFrame(columns=AGREEMENT_INPUT_COLUMNS)
     agreement = compare_sources(table)
-    days, several = anomaly_days_per_domain(web)
-    if several:
-        exact = load_anomaly_days(conn, scope, several)
-        days = pd.concat(
-            [days[~days["domain"].isin(several)], exact], ignore_index=True
-        ).sort_values(["domain", "probe_asn"], kind="mergesort")
-    per_network = domain_network_table(web, days, agreement_days(agreement))
+    days = anomaly_days_per_domain(loaded.anomaly_days)
+    both = both_anomalous_days(loaded.anomaly_days, SOURCE_PROBE, SOURCE_OONI)
+    per_network = domain_network_table(web, days, both)
     verdicts = judge_domains(per_network, t)
-    return _Judged(cells, app_cells, web, per_network, verdicts, agreement)
+    cells_both = both_anomalous_cells(loaded.anomaly_days, SOURCE_PROBE, SOURCE_OONI)
+    return _Judged(cells, app_cells, web, per_network, verdicts, agreement, cells_both)
 
 
 def _ordered(domains: pd.DataFrame) -> pd.DataFrame:
@@ -134,7 +135,7 @@ def analyze(
             web_cells(
                 load_cells(
                     conn, Scope(country, period.tail(t.still_blocked_days)), domains=blocked_names
-                )
+                ).cells
             )
             if blocked_any
             else pd.DataFrame()
@@ -168,7 +169,10 @@ def analyze(
         coverage=coverage,
         domains=domains,
         urls=urls,
-        domain_networks=now.per_network,
+        domain_networks=now.per_network.assign(
+            first_anomaly=day_text(now.per_network["first_anomaly"]),
+            last_anomaly=day_text(now.per_network["last_anomaly"]),
+        ),
         domain_months=domain_month_table(now.web),
         domain_network_months=domain_network_month_table(now.web),
         categories=category_table(domains),
@@ -177,7 +181,7 @@ def analyze(
         apps_by_network=app_table(now.cells, now.app_cells, names, t, by_month=False),
         changes=changes,
         agreement=now.agreement,
-        evidence=pick_evidence(anomalous, domains, now.agreement.table),
+        evidence=pick_evidence(anomalous, domains, now.both_anomalous),
         events=events,
         network_names=names,
     )

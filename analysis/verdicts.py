@@ -47,7 +47,7 @@ class Thresholds:
     likely_min_days: int = 3
     likely_min_networks: int = 1
     confirmed_min_measurements: int = 1
-    confirmed_min_agreement_days: int = 1
+    confirmed_min_agreement_days: int = 3
     accessible_max_anomaly_rate: float = 0.1
     still_blocked_days: int = 30
     apps_min_anomaly_rate: float = 0.5
@@ -114,86 +114,86 @@ def judge_networks(per_network: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
     return df
 
 
+DOMAIN_VERDICT_COLUMNS = [
+    "domain",
+    "verdict",
+    "confirmed_by",
+    "measurements",
+    "judged",
+    "anomalies",
+    "confirmed",
+    "failures",
+    "anomaly_rate",
+    "agreement_days",
+    "networks_measured",
+    "networks_enough",
+    "networks_likely",
+    "blocking_asns",
+]
+
+
 def judge_domains(per_network: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
     """One verdict per domain from its per-network table (see the module docstring).
 
     Returns one row per domain (sorted) with ``verdict``, the totals, ``networks_measured``,
     ``networks_enough``, ``networks_likely`` and ``blocking_asns`` (the networks whose
     evidence supports the verdict, as a sorted tuple; empty unless confirmed or likely).
+    Vectorised: a year has thousands of domains.
     """
+    if per_network.empty:
+        return pd.DataFrame(columns=DOMAIN_VERDICT_COLUMNS)
     df = judge_networks(per_network, t)
-    rows = []
-    for domain, g in df.groupby("domain", sort=True):
-        measurements = int(g["measurements"].sum())
-        failures = int(g["failures"].sum())
-        anomalies = int(g["anomalies"].sum())
-        confirmed = int(g["confirmed"].sum())
-        agreement_days = int(g["agreement_days"].sum())
-        judged = measurements - failures
-        rate = anomalies / judged if judged else 0.0
-        networks_enough = int(g["enough_data"].sum())
-        networks_likely = int(g["likely_here"].sum())
-        need = max(1, min(t.likely_min_networks, networks_enough))
-        by_fingerprint = confirmed >= t.confirmed_min_measurements
-        by_agreement = (
-            t.confirmed_min_agreement_days > 0 and agreement_days >= t.confirmed_min_agreement_days
-        )
-        if by_fingerprint or by_agreement:
-            verdict = CONFIRMED
-            mask = g["likely_here"] | (g["confirmed"] > 0)
-            if by_agreement:
-                mask = mask | (g["agreement_days"] > 0)
-        elif networks_likely >= need:
-            verdict = LIKELY
-            mask = g["likely_here"]
-        elif judged > 0 and rate <= t.accessible_max_anomaly_rate:
-            verdict = ACCESSIBLE
-            mask = None
-        else:
-            verdict = INCONCLUSIVE
-            mask = None
-        blocking = (
-            tuple(sorted(int(a) for a in g.loc[mask, "probe_asn"])) if mask is not None else ()
-        )
-        rows.append(
-            {
-                "domain": domain,
-                "verdict": verdict,
-                "confirmed_by": (
-                    ("fingerprint" if by_fingerprint else "agreement")
-                    if verdict == CONFIRMED
-                    else None
-                ),
-                "measurements": measurements,
-                "judged": judged,
-                "anomalies": anomalies,
-                "confirmed": confirmed,
-                "failures": failures,
-                "anomaly_rate": rate,
-                "agreement_days": agreement_days,
-                "networks_measured": len(g),
-                "networks_enough": networks_enough,
-                "networks_likely": networks_likely,
-                "blocking_asns": blocking,
-            }
-        )
-    columns = [
-        "domain",
-        "verdict",
-        "confirmed_by",
-        "measurements",
-        "judged",
-        "anomalies",
-        "confirmed",
-        "failures",
-        "anomaly_rate",
-        "agreement_days",
-        "networks_measured",
-        "networks_enough",
-        "networks_likely",
-        "blocking_asns",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    df["_enough"] = df["enough_data"].astype("int64")
+    df["_likely"] = df["likely_here"].astype("int64")
+    d = df.groupby("domain", sort=True).agg(
+        measurements=("measurements", "sum"),
+        failures=("failures", "sum"),
+        anomalies=("anomalies", "sum"),
+        confirmed=("confirmed", "sum"),
+        agreement_days=("agreement_days", "sum"),
+        networks_measured=("probe_asn", "size"),
+        networks_enough=("_enough", "sum"),
+        networks_likely=("_likely", "sum"),
+    )
+    d["judged"] = d["measurements"] - d["failures"]
+    d["anomaly_rate"] = (d["anomalies"] / d["judged"].where(d["judged"] > 0)).fillna(0.0)
+    need = d["networks_enough"].clip(upper=t.likely_min_networks).clip(lower=1)
+    by_fingerprint = d["confirmed"] >= t.confirmed_min_measurements
+    by_agreement = (d["agreement_days"] >= t.confirmed_min_agreement_days) & (
+        t.confirmed_min_agreement_days > 0
+    )
+    is_confirmed = by_fingerprint | by_agreement
+    is_likely = ~is_confirmed & (d["networks_likely"] >= need)
+    is_accessible = (
+        ~is_confirmed
+        & ~is_likely
+        & (d["judged"] > 0)
+        & (d["anomaly_rate"] <= t.accessible_max_anomaly_rate)
+    )
+    d["verdict"] = INCONCLUSIVE
+    d.loc[is_accessible, "verdict"] = ACCESSIBLE
+    d.loc[is_likely, "verdict"] = LIKELY
+    d.loc[is_confirmed, "verdict"] = CONFIRMED
+    d["confirmed_by"] = None
+    d.loc[by_agreement, "confirmed_by"] = "agreement"
+    d.loc[by_fingerprint, "confirmed_by"] = "fingerprint"
+
+    # Which networks support the verdict.
+    row_verdict = df["domain"].map(d["verdict"])
+    row_agreement = df["domain"].map(by_agreement)
+    blocking_row = (row_verdict == LIKELY) & df["likely_here"]
+    confirmed_row = (row_verdict == CONFIRMED) & (
+        df["likely_here"] | (df["confirmed"] > 0) | (row_agreement & (df["agreement_days"] > 0))
+    )
+    rows = df[blocking_row | confirmed_row]
+    asns = rows.groupby("domain", sort=True)["probe_asn"].agg(
+        lambda s: tuple(sorted(int(a) for a in s))
+    )
+    d["blocking_asns"] = [asns.get(domain, ()) for domain in d.index]
+    out = d.reset_index()
+    for col in ("measurements", "failures", "anomalies", "confirmed", "judged"):
+        out[col] = out[col].astype("int64")
+    return out[DOMAIN_VERDICT_COLUMNS]
 
 
 #: Statuses of an app on a network (the report's vocabulary).

@@ -132,7 +132,7 @@ def generate(db: Path, rows: int, seed: int = 2023) -> None:
             url, host, cat = urls[u]
             blocked_here = u in blocked and a in blocking_asns[u]
             if blocked_here and noise[j] < 0.92:
-                confirmed = u in fingerprinted and noise[j] < 0.5
+                confirmed = bool(u in fingerprinted and noise[j] < 0.5)
                 method = "dns"
                 status = "confirmed" if confirmed else "anomaly"
             elif noise[j] > 0.985:

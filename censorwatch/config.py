@@ -163,9 +163,11 @@ class AnalysisSettings:
     #: "Confirmed" needs this many fingerprint-confirmed measurements (a known blockpage or
     #: sinkhole answer)...
     confirmed_min_measurements: int = 1
-    #: ...or our own probe and OONI both seeing an anomaly on the same network and local day
-    #: on at least this many days (0 turns the agreement rule off).
-    confirmed_min_agreement_days: int = 1
+    #: ...or our own probe and OONI both seeing an anomaly of the same blocking method for
+    #: the same URL on the same network and local day, on at least this many days (0 turns
+    #: the agreement rule off; more than one, because unrelated network trouble sometimes
+    #: coincides).
+    confirmed_min_agreement_days: int = 3
     #: "Accessible" when at most this share of judged measurements shows an anomaly (sporadic
     #: anomalies are usually network trouble, not censorship); between this and
     #: "likely" is "inconclusive".

@@ -79,7 +79,7 @@ def test_json_contract(isolated_env: Path) -> None:
         "first_blocked",
         "last_blocked",
     }
-    assert vod["domain"] == "vod.example" and vod["verdict"] == "confirmed"
+    assert vod["domain"] == "vod.example" and vod["verdict"] == "likely"
     assert vod["methods"] == ["dns"] and vod["networks"] == [{"asn": A, "name": "Viettel"}]
     assert vod["category_code"] == "NEWS" and vod["first_blocked"] == "2023-03-01"
     assert [d["domain"] for d in data["domains"]] == ["vod.example", "ok.example"]

@@ -46,7 +46,17 @@ def build(store) -> None:
     # a fingerprint-confirmed blockpage, among accessible measurements on another network
     rows.append(ooni("https://fp.example/", "2023-08-01 02:00:00", B, status="confirmed"))
     rows += [ooni("https://fp.example/", d, A) for d in days("2023-08-01", 5)]
-    # our probe and OONI both see blocking on A on 2023-09-01 (local), disagree on 09-02
+    # our probe and OONI both see tcp_ip blocking on A on 2023-09-01, 09-03 and 09-05
+    # (local days), disagree on 09-02; on 09-04 they see different methods
+    for d in ("2023-09-03", "2023-09-05"):
+        rows.append(
+            ooni("https://agree.example/", f"{d} 01:00:00", A, status="anomaly", method="tcp_ip")
+        )
+        rows.append(probe("https://agree.example/", f"{d} 09:00:00", A, blocking="tcp_ip"))
+    rows.append(
+        ooni("https://agree.example/", "2023-09-04 01:00:00", A, status="anomaly", method="dns")
+    )
+    rows.append(probe("https://agree.example/", "2023-09-04 09:00:00", A, blocking="tcp_ip"))
     rows.append(
         ooni("https://agree.example/", "2023-09-01 01:00:00", A, status="anomaly", method="tcp_ip")
     )
@@ -175,7 +185,7 @@ def test_verdicts_and_evidence(result) -> None:
 
     agree = domain(result, "agree.example")
     assert agree["verdict"] == "confirmed" and agree["confirmed_by"] == "agreement"
-    assert agree["networks"] == (A,) and agree["methods"] == ("tcp_ip",)
+    assert agree["networks"] == (A,) and agree["methods"] == ("tcp_ip", "dns")
 
     assert domain(result, "ok.example")["verdict"] == "accessible"
     assert domain(result, "ok.example")["category_code"] == "GRP"
@@ -202,7 +212,7 @@ def test_verdicts_and_evidence(result) -> None:
 
 def test_coverage(result) -> None:
     c = result.coverage
-    web = 26 + 12 + 17 + 6 + 4 + 16 + 20 + 23 + 12
+    web = 26 + 12 + 17 + 6 + 10 + 16 + 20 + 23 + 12
     assert c.measurements == web + 3 + 3 + 1
     assert c.urls_tested == 8 and c.domains_tested == 8
     assert (c.testlist_urls, c.testlist_urls_tested) == (2, 1)
@@ -233,7 +243,7 @@ def test_tables_per_category_network_month(result) -> None:
     assert dm.loc[("blocked.example", "2023-06"), "anomalies"] == 12
     dn = result.domain_networks.set_index(["domain", "probe_asn"])
     assert dn.loc[("blocked.example", A), "anomaly_days"] == 12
-    assert dn.loc[("agree.example", A), "agreement_days"] == 1
+    assert dn.loc[("agree.example", A), "agreement_days"] == 3
     urls = result.urls.set_index("input")
     assert urls.loc["https://blocked.example/", "networks"] == 2
 
@@ -256,8 +266,8 @@ def test_changes(result) -> None:
 
 def test_agreement(result) -> None:
     ag = result.agreement
-    assert ag.cells == 2 and ag.both_blocked == 1 and ag.only_theirs_blocked == 1
-    assert ag.rate == 0.5
+    assert ag.cells == 5 and ag.both_blocked == 4 and ag.only_theirs_blocked == 1
+    assert ag.rate == 0.8
 
 
 def test_apps(result) -> None:

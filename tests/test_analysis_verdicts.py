@@ -110,11 +110,12 @@ def test_confirmed_by_fingerprint() -> None:
 
 
 def test_confirmed_by_agreement() -> None:
-    v = verdict(net(asn=7, anomalies=2, agreement_days=1))
+    v = verdict(net(asn=7, anomalies=2, agreement_days=3))
     assert v["verdict"] == CONFIRMED and v["confirmed_by"] == "agreement"
     assert v["blocking_asns"] == (7,)
-    t2 = dataclasses.replace(T, confirmed_min_agreement_days=2)
-    assert verdict(net(anomalies=2, agreement_days=1), t=t2)["verdict"] == ACCESSIBLE
+    assert verdict(net(anomalies=2, agreement_days=2))["verdict"] == ACCESSIBLE
+    t1 = dataclasses.replace(T, confirmed_min_agreement_days=1)
+    assert verdict(net(anomalies=2, agreement_days=1), t=t1)["verdict"] == CONFIRMED
     off = dataclasses.replace(T, confirmed_min_agreement_days=0)
     assert verdict(net(anomalies=2, agreement_days=5), t=off)["verdict"] == ACCESSIBLE
 
