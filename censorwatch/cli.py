@@ -29,6 +29,7 @@ log = logging.getLogger("censorwatch")
 #: ``(module, attribute)`` of each stage's click command, added as the stages are built.
 STAGE_COMMANDS: list[tuple[str, str]] = [
     ("censorwatch.testlists.cli", "testlist"),
+    ("censorwatch.analysis.cli", "analyze"),
 ]
 
 

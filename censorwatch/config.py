@@ -143,6 +143,54 @@ class ReportSettings:
 
 
 @dataclass
+class AnalysisSettings:
+    """How the analysis turns measurements into verdicts (docs/analysis-method.md).
+
+    These numbers are the published method: the report's method section is generated from
+    them, so changing one changes what the report says it did. Keep them stable from one
+    year to the next so that yearly counts stay comparable.
+    """
+
+    #: Local time zone for day and month boundaries; empty: the country's (country_timezones,
+    #: else the system's zone table when the country has a single zone).
+    timezone: str = ""
+    #: ``CC=Area/City`` pairs: the local time zone of each country (Cambodia is UTC+7).
+    country_timezones: list[str] = field(default_factory=lambda: ["KH=Asia/Phnom_Penh"])
+    #: "Likely blocked" on a network needs at least this share of judged measurements
+    #: (measurements that are not failures) to show an anomaly...
+    likely_min_anomaly_rate: float = 0.5
+    #: ...across at least this many judged measurements on that network...
+    likely_min_measurements: int = 10
+    #: ...with anomalies on at least this many distinct local days...
+    likely_min_days: int = 3
+    #: ...on at least this many networks (fewer when fewer networks measured the domain
+    #: enough: Cambodian blocking is decided per ISP, so one ISP can be enough).
+    likely_min_networks: int = 1
+    #: "Confirmed" needs this many fingerprint-confirmed measurements (a known blockpage or
+    #: sinkhole answer)...
+    confirmed_min_measurements: int = 1
+    #: ...or our own probe and OONI both seeing an anomaly of the same blocking method for
+    #: the same URL on the same network and local day, on at least this many days (0 turns
+    #: the agreement rule off; more than one, because unrelated network trouble sometimes
+    #: coincides).
+    confirmed_min_agreement_days: int = 3
+    #: "Accessible" when at most this share of judged measurements shows an anomaly (sporadic
+    #: anomalies are usually network trouble, not censorship); between this and
+    #: "likely" is "inconclusive".
+    accessible_max_anomaly_rate: float = 0.1
+    #: "Still blocked at the end of the period" looks at this many final local days.
+    still_blocked_days: int = 30
+    #: An instant-messaging or circumvention app is "unreachable" on a network in a month
+    #: when at least this share of its judged measurements shows an anomaly, across at least
+    #: ``apps_min_measurements`` judged measurements.
+    apps_min_anomaly_rate: float = 0.5
+    apps_min_measurements: int = 3
+    #: CSV of event annotations (date,end_date,label,kind,source), relative to the config
+    #: file; empty: none.
+    events_path: str = ""
+
+
+@dataclass
 class Config:
     """The effective configuration; build it with :func:`load_config`."""
 
@@ -154,6 +202,7 @@ class Config:
     ooni: OoniSettings = field(default_factory=OoniSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
     #: The TOML file the values came from, if any (not a key of the file itself).
     config_file: str | None = None
     #: Where each dotted key's value came from: "default", a file path, "env:NAME" or "cli".
@@ -329,6 +378,8 @@ def load_config(
             cfg.data_dir = str(base / Path(cfg.data_dir).expanduser())
         if origins["testlists.paths"] != "default":
             cfg.testlists.paths = [str(base / Path(p).expanduser()) for p in cfg.testlists.paths]
+        if origins["analysis.events_path"] != "default" and cfg.analysis.events_path:
+            cfg.analysis.events_path = str(base / Path(cfg.analysis.events_path).expanduser())
         cfg.config_file = str(file_path)
 
     for dotted in keys:
