@@ -30,6 +30,8 @@ log = logging.getLogger("censorwatch")
 STAGE_COMMANDS: list[tuple[str, str]] = [
     ("censorwatch.testlists.cli", "testlist"),
     ("censorwatch.analysis.cli", "analyze"),
+    ("censorwatch.reports.cli", "report"),
+    ("censorwatch.demo", "demo"),
 ]
 
 

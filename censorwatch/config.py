@@ -137,7 +137,11 @@ class ReportSettings:
     """What the annual report says about who made it."""
 
     organisation: str = ""
+    #: Title on the cover; empty: "Internet Censorship Report: <country> <period>".
     title: str = ""
+    #: Folder of Markdown sections (legal context, recommendations) written by the working
+    #: group and rendered, attributed, in section 7 of the report; empty: none.
+    sections_dir: str = ""
     timezone: str = "Asia/Phnom_Penh"
     lang: str = "en"
 
