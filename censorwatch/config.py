@@ -114,6 +114,15 @@ class OoniSettings:
 
 
 @dataclass
+class VerdictSettings:
+    """How measurements are judged (shared by our probes and OONI ingest)."""
+
+    #: Extra blocking-fingerprint files (OONI's CSV/JSON, a working group's own), loaded beside
+    #: the project's own ``censorwatch/data/fingerprints/censorwatch.json``.
+    fingerprint_files: list[str] = field(default_factory=list)
+
+
+@dataclass
 class ScheduleSettings:
     """When the scheduled pipeline runs each job (cron expressions or ``every <N><s|m|h|d>``)."""
 
@@ -146,6 +155,7 @@ class Config:
     testlists: TestlistSettings = field(default_factory=TestlistSettings)
     probe: ProbeSettings = field(default_factory=ProbeSettings)
     ooni: OoniSettings = field(default_factory=OoniSettings)
+    verdict: VerdictSettings = field(default_factory=VerdictSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     #: The TOML file the values came from, if any (not a key of the file itself).
@@ -323,6 +333,10 @@ def load_config(
             cfg.data_dir = str(base / Path(cfg.data_dir).expanduser())
         if origins["testlists.paths"] != "default":
             cfg.testlists.paths = [str(base / Path(p).expanduser()) for p in cfg.testlists.paths]
+        if origins["verdict.fingerprint_files"] != "default":
+            cfg.verdict.fingerprint_files = [
+                str(base / Path(p).expanduser()) for p in cfg.verdict.fingerprint_files
+            ]
         cfg.config_file = str(file_path)
 
     for dotted in keys:
