@@ -71,6 +71,11 @@ class ProbeSettings:
             "https://8.8.8.8/dns-query",
         ]
     )
+    #: The same public resolvers over plain DNS (``HOST[:PORT]``), compared with their DoH
+    #: answers (same host) to reveal DNS interception.
+    public_resolvers: list[str] = field(
+        default_factory=lambda: ["1.1.1.1:53", "9.9.9.9:53", "8.8.8.8:53"]
+    )
     #: OONI Web Connectivity test-helper URL (``censorwatch control serve`` runs one).
     control_url: str = ""
     timeout: float = 10.0
@@ -88,6 +93,8 @@ class ProbeSettings:
     #: Network identity when it cannot be detected: never the IP address, only ASN and name.
     probe_asn: int = 0
     probe_network_name: str = ""
+    #: When probe_asn is 0, ask the Internet which network this is (ASN and name only).
+    detect_network: bool = True
 
 
 @dataclass
