@@ -19,6 +19,11 @@ def probe() -> None:
     """Test websites from this connection (DNS, TCP, TLS, HTTP) and judge them like OONI."""
 
 
+def _interactive() -> bool:
+    """Whether someone can read the notice and answer (a terminal on stdin)."""
+    return sys.stdin.isatty()
+
+
 def _ensure_consent(app: App, accept_risks: bool) -> None:
     """Consent from the flag, the environment or the file; else ask (or refuse if no TTY)."""
     cfg = app.config
@@ -28,7 +33,7 @@ def _ensure_consent(app: App, accept_risks: bool) -> None:
             app.say(f"consent recorded in {path}")
         cfg.probe.accept_risks = True
         return
-    if not sys.stdin.isatty():
+    if not _interactive():
         raise ConfigError(
             "testing websites needs your consent first: run `censorwatch probe run` once in "
             "a terminal to read the notice, or pass --accept-risks "

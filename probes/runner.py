@@ -115,7 +115,8 @@ def run_targets(
                     break
                 continue
             finished += 1
-            if kind == "ok" and isinstance(value, Result):
+            if kind == "ok":
+                assert not isinstance(value, BaseException)
                 stats.measured += 1
                 stats.anomalies += int(value.verdict.anomaly)
                 stats.confirmed += int(value.verdict.confirmed)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import requests
 from lab_setup import CONTROL_SOURCE, SCENARIOS, running_lab
 from sqlalchemy import func, select
 
@@ -206,3 +207,200 @@ def test_output_file_is_written_atomically(full_run, tmp_path):
     assert len(docs) == len(SCENARIOS)
     leftovers = [p for p in Path(tmp_path).parent.glob("**/.out.jsonl.*")]
     assert leftovers == []
+
+
+# -- the test helper speaks OONI's protocol ---------------------------------------------------
+
+
+def test_helper_answers_the_ooni_protocol(lab):
+    body = {
+        "http_request": lab.url("reset.test"),
+        "http_request_headers": {"User-Agent": ["lab"], "Accept": ["*/*"]},
+        "tcp_connect": [f"127.0.0.5:{lab.port}"],
+    }
+    resp = requests.post(lab.control_url, json=body, timeout=10)
+    assert resp.status_code == 200
+    data = resp.json()
+    assert set(data) >= {"dns", "tcp_connect", "http_request"}
+    assert data["dns"] == {"failure": None, "addrs": ["127.0.0.5"]}
+    assert data["tcp_connect"][f"127.0.0.5:{lab.port}"] == {"status": True, "failure": None}
+    http = data["http_request"]
+    assert http["status_code"] == 200 and http["title"] == "Reset Site Home"
+    assert http["failure"] is None and http["body_length"] > 1000
+    assert "Content-Type" in http["headers"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        (b"not json", 400),
+        (b'{"http_request": "ftp://x/"}', 400),
+        (b'{"http_request": "http://x.test/", "tcp_connect": "1.2.3.4:80"}', 400),
+        (b"[1, 2]", 400),
+    ],
+)
+def test_helper_rejects_bad_requests(lab, payload, code):
+    resp = requests.post(lab.control_url, data=payload, timeout=10)
+    assert resp.status_code == code and "error" in resp.json()
+
+
+def test_helper_refuses_oversized_requests(lab):
+    resp = requests.post(lab.control_url, data=b"x" * (65 * 1024), timeout=10)
+    assert resp.status_code == 413
+
+
+def test_helper_refuses_private_addresses_by_default(lab):
+    from censorwatch.probes.control_server import REFUSED_PRIVATE, Helper, HelperSettings
+
+    helper = Helper(HelperSettings(timeout=1.0, nameservers=[(lab.honest.host, lab.honest.port)]))
+    data = helper.measure(
+        {
+            "http_request": lab.url("ok.test"),
+            "http_request_headers": {},
+            "tcp_connect": [f"127.0.0.2:{lab.port}"],
+        }
+    )
+    assert data["tcp_connect"][f"127.0.0.2:{lab.port}"]["failure"] == REFUSED_PRIVATE
+    assert data["http_request"]["failure"] == REFUSED_PRIVATE
+    assert data["dns"]["addrs"] == ["127.0.0.2"]
+
+
+def test_control_serve_command_runs_a_helper(lab, tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "censorwatch",
+            "control",
+            "serve",
+            "--port",
+            "0",
+            "--resolver",
+            lab.honest.address,
+            "--allow-private",
+            "--timeout",
+            "2",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        line = proc.stderr.readline()
+        assert "test helper listening on http://127.0.0.1:" in line
+        url = line.rsplit(" ", 1)[1].strip()
+        info = requests.get(url, timeout=5).json()
+        assert "test helper" in info["service"]
+        data = requests.post(
+            url, json={"http_request": lab.url("ok.test"), "tcp_connect": []}, timeout=10
+        ).json()
+        assert data["http_request"]["title"] == "Lab News Today"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+def _config_file(lab, tmp_path, extra: str = "") -> Path:
+    path = tmp_path / "censorwatch.toml"
+    path.write_text(
+        f'data_dir = "{tmp_path / "data"}"\ncountry = "KH"\n'
+        "[probe]\n"
+        f'resolver = "{lab.lying.address}"\ncontrol_url = "{lab.control_url}"\n'
+        "timeout = 1.5\ncontrol_resolvers = []\npublic_resolvers = []\n"
+        'probe_asn = 38623\nprobe_network_name = "Lab ISP"\ndetect_network = false\n' + extra,
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_cli_refuses_to_probe_without_consent(lab, tmp_path, isolated_env):
+    from click.testing import CliRunner
+
+    from censorwatch.cli import cli
+
+    cfg = _config_file(lab, tmp_path)
+    result = CliRunner().invoke(
+        cli, ["--config", str(cfg), "probe", "run", "--testlist", str(lab.testlist(["ok.test"]))]
+    )
+    assert result.exit_code == 2
+    assert "consent" in result.output and "--accept-risks" in result.output
+    assert "accept_risks" not in cfg.read_text(encoding="utf-8")
+
+
+def test_cli_interactive_consent_shows_the_notice(lab, tmp_path, isolated_env, monkeypatch):
+    from click.testing import CliRunner
+
+    from censorwatch.cli import cli
+    from censorwatch.probes import cli as probe_cli
+
+    monkeypatch.setattr(probe_cli, "_interactive", lambda: True)
+    cfg = _config_file(lab, tmp_path)
+    runner = CliRunner()
+    no = runner.invoke(
+        cli,
+        ["--config", str(cfg), "probe", "run", "--testlist", str(lab.testlist(["ok.test"]))],
+        input="n\n",
+    )
+    assert no.exit_code == 1 and "never records your IP address" in no.output
+    assert "accept_risks" not in cfg.read_text(encoding="utf-8")
+    yes = runner.invoke(
+        cli,
+        ["--config", str(cfg), "probe", "run", "--testlist", str(lab.testlist(["ok.test"]))],
+        input="y\n",
+    )
+    assert yes.exit_code == 0, yes.output
+    assert "accept_risks = true" in cfg.read_text(encoding="utf-8")
+    assert "1/1 measured" in yes.output
+
+
+def test_cli_run_with_env_consent_stores_and_writes_jsonl(lab, tmp_path, isolated_env, monkeypatch):
+    from click.testing import CliRunner
+
+    from censorwatch.cli import cli
+
+    monkeypatch.setenv("CENSORWATCH_ACCEPT_RISKS", "1")
+    cfg = _config_file(lab, tmp_path)
+    out = tmp_path / "m.jsonl"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--config",
+            str(cfg),
+            "probe",
+            "run",
+            "--testlist",
+            str(lab.testlist(["ok.test", "nx.test", "down.test"], "cli.csv")),
+            "--exclude-category",
+            "GMB",
+            "--concurrency",
+            "2",
+            "--output",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "2/2 measured, 1 anomalies" in result.output
+    assert "accept_risks = true" in cfg.read_text(encoding="utf-8")
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 2
+    status = CliRunner().invoke(cli, ["--config", str(cfg), "status", "--json"])
+    data = json.loads(status.output)
+    assert data["probe_runs"] == 1 and data["by_source"] == {"censorwatch": 2}
+
+
+def test_cli_without_any_test_list_says_what_to_do(lab, tmp_path, isolated_env, monkeypatch):
+    from click.testing import CliRunner
+
+    import censorwatch.testlists as testlists
+    from censorwatch.cli import cli
+
+    monkeypatch.delattr(testlists, "resolve_testlist_paths", raising=False)
+    cfg = _config_file(lab, tmp_path, "accept_risks = true\n")
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "probe", "run"])
+    assert result.exit_code != 0
+    assert "--testlist" in result.output
