@@ -42,33 +42,35 @@ def hostnames(n: int, hanging: float) -> list[tuple[str, bool]]:
     return [(f"site{i:05d}.bench.test", bool(step) and i % step == 0) for i in range(n)]
 
 
-def serve_lab(state_file: Path, n: int, hanging: float) -> None:
-    """The lab process: resolver + web servers; writes their addresses, then waits."""
+def serve_lab(state_file: Path, n: int, hanging: float, role: str) -> None:
+    """A lab process: the resolver (``dns``) or the web servers (``web``); writes where they
+    listen to ``state_file``, then waits to be terminated."""
     from censorship_lab import HANG, LabResolver, Site, WebServer, page
 
     zone = {name: [HANGING_ADDR if hangs else NORMAL_ADDR] for name, hangs in hostnames(n, hanging)}
-    resolver = LabResolver(zone)
-    web = WebServer(NORMAL_ADDR, Site(body=page("Benchmark Site Home", 8000)))
-    for _ in range(20):
-        try:
-            hang = WebServer(
-                HANGING_ADDR,
-                Site(body=page("Blocked Site Home", 8000)),
-                sites={name: Site(body=page("Blocked Site Home", 8000)) for name in zone},
-                censor={name: Site(HANG) for name in zone},
-                uncensored={CONTROL_SOURCE},
-                port=web.port,
-            )
-            break
-        except OSError:
-            web.close()
-            web = WebServer(NORMAL_ADDR, Site(body=page("Benchmark Site Home", 8000)))
+    if role == "dns":
+        resolver = LabResolver(zone)
+        state = {"resolver": resolver.address}
     else:
-        raise SystemExit("no shared free port")
-    state_file.write_text(
-        json.dumps({"resolver": resolver.address, "port": web.port, "hang_port": hang.port}),
-        encoding="utf-8",
-    )
+        web = hang = None
+        for _ in range(20):
+            web = WebServer(NORMAL_ADDR, Site(body=page("Benchmark Site Home", 8000)))
+            try:
+                hang = WebServer(
+                    HANGING_ADDR,
+                    Site(body=page("Blocked Site Home", 8000)),
+                    sites={name: Site(body=page("Blocked Site Home", 8000)) for name in zone},
+                    censor={name: Site(HANG) for name in zone},
+                    uncensored={CONTROL_SOURCE},
+                    port=web.port,
+                )
+                break
+            except OSError:
+                web.close()
+        if web is None or hang is None:
+            raise SystemExit("no shared free port")
+        state = {"port": web.port}
+    state_file.write_text(json.dumps(state), encoding="utf-8")
     try:
         while True:
             time.sleep(3600)
@@ -93,31 +95,34 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=None, help="default: the probe's")
     parser.add_argument("--no-control", action="store_true", help="run without a test helper")
     parser.add_argument("--serve-lab", metavar="STATE_FILE", help=argparse.SUPPRESS)
+    parser.add_argument("--role", default="web", help=argparse.SUPPRESS)
     parser.add_argument("--wrap", default="", help="prefix for the probe command (e.g. a profiler)")
     args = parser.parse_args()
     if args.serve_lab:
-        serve_lab(Path(args.serve_lab), args.urls, args.hanging)
+        serve_lab(Path(args.serve_lab), args.urls, args.hanging, args.role)
         return
 
     work = Path(tempfile.mkdtemp(prefix="cw-probe-bench-"))
-    state = work / "lab.json"
     procs: list[subprocess.Popen] = []
     try:
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    __file__,
-                    "--serve-lab",
-                    str(state),
-                    "--urls",
-                    str(args.urls),
-                    "--hanging",
-                    str(args.hanging),
-                ]
+        for role in ("dns", "web"):
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--serve-lab",
+                        str(work / f"{role}.json"),
+                        "--role",
+                        role,
+                        "--urls",
+                        str(args.urls),
+                        "--hanging",
+                        str(args.hanging),
+                    ]
+                )
             )
-        )
-        lab = _wait_for(state)
+        lab = {**_wait_for(work / "dns.json"), **_wait_for(work / "web.json")}
         control_url = ""
         if not args.no_control:
             helper = subprocess.Popen(
