@@ -120,7 +120,11 @@ def run_targets(
                 waiting.release()
                 done.put(("error", exc, target))
                 continue
-            finisher.submit(finish, started, target)
+            try:
+                finisher.submit(finish, started, target)
+            except RuntimeError:  # the run was stopped meanwhile: this one is dropped
+                waiting.release()
+                return
 
     threads = [
         threading.Thread(target=worker, daemon=True, name=f"probe-{i}") for i in range(workers)
@@ -140,10 +144,10 @@ def run_targets(
             finished += 1
             if kind == "ok":
                 assert not isinstance(value, BaseException)
+                on_result(value)
                 stats.measured += 1
                 stats.anomalies += int(value.verdict.anomaly)
                 stats.confirmed += int(value.verdict.confirmed)
-                on_result(value)
             else:
                 stats.errors += 1
                 log.warning("%s: not measured (%s: %s)", target.url, type(value).__name__, value)

@@ -85,7 +85,9 @@ def test_documents_are_in_oonis_format_and_never_hold_the_probe_address(full_run
         assert key in doc["test_keys"]
     assert doc["test_keys"]["control"]["dns"]["addrs"] == ["127.0.0.2"]
     assert doc["test_keys"]["dns_consistency"] == "consistent"
-    assert doc["test_keys"]["requests"][0]["response"]["code"] == 200
+    response = doc["test_keys"]["requests"][0]["response"]
+    assert response["code"] == 200 and response["x_title"] == "Lab News Today"
+    assert response["x_body_length"] == len(response["body"].encode("utf-8"))
     assert doc["annotations"]["category_code"] == "NEWS"
     text = json.dumps(docs)
     assert doc["probe_ip"] == "127.0.0.1"  # OONI's placeholder, not an address of ours
@@ -404,3 +406,37 @@ def test_cli_without_any_test_list_says_what_to_do(lab, tmp_path, isolated_env, 
     result = CliRunner().invoke(cli, ["--config", str(cfg), "probe", "run"])
     assert result.exit_code != 0
     assert "--testlist" in result.output
+
+
+def test_ctrl_c_during_a_run_keeps_what_was_measured(lab, tmp_path, monkeypatch):
+    from censorwatch.probes import service
+
+    calls = {"n": 0}
+    real_apply = service.apply_verdict
+
+    def interrupting_apply(m, v):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_apply(m, v)
+
+    monkeypatch.setattr(service, "apply_verdict", interrupting_apply)
+    cfg = lab.config(tmp_path, concurrency=1)
+    store = open_store(f"sqlite:///{tmp_path / 'i.sqlite3'}")
+    out = tmp_path / "i.jsonl"
+    hosts = ["ok.test", "khmer.test", "secure.test", "gone.test", "down.test"]
+    summary = run_probe(
+        cfg, store, RunOptions(testlists=[str(lab.testlist(hosts, "i.csv"))], output=str(out))
+    )
+    try:
+        assert summary.stats.interrupted
+        with store.session() as s:
+            run = s.get(ProbeRun, summary.run_id)
+            assert run.status == "interrupted" and run.finished_at is not None
+            stored = s.scalar(select(func.count()).select_from(MeasurementRow))
+            assert stored == 2 == run.urls_measured
+            job = s.scalars(select(JobRun).where(JobRun.job == "probe")).one()
+            assert job.outcome == "interrupted"
+        assert len(out.read_text(encoding="utf-8").splitlines()) == 2
+    finally:
+        store.close()
