@@ -152,8 +152,16 @@ class LabResolver:
 
     def close(self) -> None:
         self._stop.set()
-        self.udp.close()
-        self.tcp.close()
+        for sock in (self.udp, self.tcp):
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    """Close a socket another thread may be blocked on (shutdown wakes that thread up, so
+    the address is free again at once)."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
 
 
 def _recv_exact(conn: socket.socket, n: int) -> bytes:
@@ -416,7 +424,7 @@ class WebServer:
 
     def close(self) -> None:
         self._stop.set()
-        self.sock.close()
+        _shut(self.sock)
         for c in self._open:
             with contextlib.suppress(OSError):
                 c.close()
