@@ -285,15 +285,18 @@ class DoHClient:
                 self._cache[key] = lookup
         return lookup
 
-    def first_answer(self, hostname: str) -> Lookup | None:
-        """The first usable resolver's answer (the others only when it fails)."""
+    def first_answer(self, hostname: str) -> tuple[Lookup | None, list[Lookup]]:
+        """The first usable resolver's answer (the others are asked only when it fails),
+        and the lookups that failed on the way (recorded, never counted as blocking)."""
+        failed: list[Lookup] = []
         for url in self.urls:
             if not self.usable(url):
                 continue
             result = self.lookup(url, hostname)
             if result.failure is None or result.failure == failures.NXDOMAIN:
-                return result
-        return None
+                return result, failed
+            failed.append(result)
+        return None, failed
 
     def _query(self, url: str, hostname: str, rdtype: str) -> tuple[list, list, str | None]:
         query = dns.message.make_query(hostname, rdtype)

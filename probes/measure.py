@@ -95,15 +95,12 @@ class Prober:
         doh = self.ctx.doh
         if doh is None or not doh.urls or not hostname:
             return None, None
-        answer = doh.first_answer(hostname)
+        answer, failed = doh.first_answer(hostname)
+        queries = [q for lookup in failed for q in lookup.queries]
         if answer is None:
             # Every DoH resolver failed or is skipped: recorded, never taken as blocking.
-            tried = [u for u in doh.urls if doh.usable(u)]
-            queries = []
-            for url in tried[:1]:
-                queries.extend(doh.lookup(url, hostname).queries)
             return ({"queries": queries} if queries else None), None
-        x_doh = {"queries": answer.queries}
+        x_doh = {"queries": [*queries, *answer.queries]}
         plain = self.ctx.public_resolvers.get(probe_dns.doh_host(answer.resolver))
         x_do53 = None
         if plain is not None:

@@ -441,3 +441,51 @@ def test_ctrl_c_during_a_run_keeps_what_was_measured(lab, tmp_path, monkeypatch)
         assert len(out.read_text(encoding="utf-8").splitlines()) == 2
     finally:
         store.close()
+
+
+def test_helper_serves_over_https(lab):
+    from censorwatch.probes.control_server import (
+        HelperSettings,
+        make_server,
+        serve_in_thread,
+        server_url,
+    )
+
+    cert, key = lab.ca.issue(["127.0.0.1"])
+    server = make_server(
+        "127.0.0.1",
+        0,
+        HelperSettings(
+            timeout=LAB_TIMEOUT,
+            nameservers=[(lab.honest.host, lab.honest.port)],
+            allow_private=True,
+        ),
+        certfile=str(cert),
+        keyfile=str(key),
+    )
+    serve_in_thread(server)
+    try:
+        url = server_url(server, tls_enabled=True)
+        assert url.startswith("https://127.0.0.1:")
+        data = requests.post(
+            url, json={"http_request": lab.url("ok.test")}, timeout=10, verify=str(lab.ca.ca_file)
+        ).json()
+        assert data["http_request"]["title"] == "Lab News Today"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_failing_doh_resolvers_are_recorded_and_skipped(lab, tmp_path):
+    from censorwatch.probes.dns import DoHClient
+
+    dead = "https://127.0.0.1:9/dns-query"  # nothing listens: connection refused
+    client = DoHClient([dead, lab.doh_url], timeout=5.0, verify=str(lab.ca.ca_file))
+    answer, failed = client.first_answer("ok.test")
+    assert answer is not None and answer.addrs == ["127.0.0.2"]
+    assert failed[0].failure == "connection_refused"
+    for host in ("khmer.test", "dnsblock.test"):
+        client.first_answer(host)
+    assert not client.usable(dead)  # three failures in a row: skipped for the rest of the run
+    answer, failed = client.first_answer("bogon.test")
+    assert failed == [] and answer.resolver == lab.doh_url
