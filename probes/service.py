@@ -257,7 +257,7 @@ def run_probe(
         if len(pending) >= WRITE_BATCH:
             flush()
 
-    prober = Prober(ctx, aux_workers=max(8, cfg.probe.concurrency * 3))
+    prober = Prober(ctx, aux_workers=max(8, cfg.probe.concurrency * 4))
     stats = RunStats(planned=len(targets))
     status, error = "failed", None
     try:

@@ -129,6 +129,17 @@ class Lab:
 
 
 def _web_servers(ca: LabCA, port: int) -> list[Any]:
+    """The lab's web servers, all on ``port``; on failure nothing stays bound."""
+    started: list[Any] = []
+    try:
+        return _start_web_servers(ca, port, started)
+    except OSError:
+        for server in started:
+            server.close()
+        raise
+
+
+def _start_web_servers(ca: LabCA, port: int, started: list[Any]) -> list[Any]:
     real = WebServer(
         "127.0.0.2",
         Site(body=page("Lab default")),
@@ -142,9 +153,11 @@ def _web_servers(ca: LabCA, port: int) -> list[Any]:
         },
         port=port,
     )
+    started.append(real)
     blockpage = WebServer(
         "127.0.0.4", Site(body=MIDDLEBOX, status=403, headers={"Server": "squid"}), port=port
     )
+    started.append(blockpage)
     middlebox = WebServer(
         "127.0.0.5",
         sites={
@@ -160,6 +173,7 @@ def _web_servers(ca: LabCA, port: int) -> list[Any]:
         uncensored={CONTROL_SOURCE},
         port=port,
     )
+    started.append(middlebox)
     secure = WebServer(
         "127.0.0.3",
         Site(body=page("Secure Site Home")),
@@ -186,9 +200,7 @@ def running_lab(directory: Path) -> Iterator[Lab]:
             try:
                 servers = _web_servers(ca, port)
                 break
-            except OSError as exc:
-                for s in servers:
-                    s.close()
+            except OSError as exc:  # another process holds that port on one address
                 if exc.errno != errno.EADDRINUSE:
                     raise
         else:  # pragma: no cover
