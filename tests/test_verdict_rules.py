@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from verdict_docs import PAGE, PAGE_HEADERS, control, failed_request, query, response, wc_doc
 
 from censorwatch.fingerprints import own_fingerprint_version
@@ -356,3 +358,50 @@ def test_khmer_page_served_by_a_mirror_counts_as_the_same_page():
     assert v.blocking == "false", v.reasons
     assert any("title match" in r for r in v.reasons)
     assert any("headers differ" in r for r in v.reasons)
+
+
+# -- robustness: documents from the wild ------------------------------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 600) | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+_KEYS = (
+    "queries",
+    "tcp_connect",
+    "tls_handshakes",
+    "requests",
+    "control",
+    "control_failure",
+    "dns_consistency",
+    "x_doh",
+    "x_do53",
+    "blocking",
+    "accessible",
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(_KEYS), _json, max_size=len(_KEYS)), _json)
+def test_judge_never_raises_on_malformed_test_keys(test_keys, noise):
+    doc = wc_doc()
+    doc["test_keys"] = test_keys
+    doc["input"] = noise if isinstance(noise, str) else "http://example.org/"
+    v = judge(doc)
+    assert v.blocking in (None, "false", "dns", "tcp_ip", "tls", "http-failure", "http-diff")
+    assert v.anomaly == (v.blocking not in (None, "false") or v.confirmed)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_json, max_size=3), st.lists(_json, max_size=3))
+def test_judge_never_raises_on_malformed_entries(queries, requests_):
+    doc = wc_doc()
+    doc["test_keys"]["queries"] = [q if isinstance(q, dict) else {"answers": q} for q in queries]
+    doc["test_keys"]["requests"] = [
+        {"response": r, "request": {"url": "http://example.org/"}, "failure": None}
+        for r in requests_
+    ]
+    judge(doc)
