@@ -77,6 +77,11 @@ class ProbeSettings:
             "https://8.8.8.8/dns-query",
         ]
     )
+    #: The same public resolvers over plain DNS (``HOST[:PORT]``), compared with their DoH
+    #: answers (same host) to reveal DNS interception.
+    public_resolvers: list[str] = field(
+        default_factory=lambda: ["1.1.1.1:53", "9.9.9.9:53", "8.8.8.8:53"]
+    )
     #: OONI Web Connectivity test-helper URL (``censorwatch control serve`` runs one).
     control_url: str = ""
     timeout: float = 10.0
@@ -94,6 +99,8 @@ class ProbeSettings:
     #: Network identity when it cannot be detected: never the IP address, only ASN and name.
     probe_asn: int = 0
     probe_network_name: str = ""
+    #: When probe_asn is 0, ask the Internet which network this is (ASN and name only).
+    detect_network: bool = True
 
 
 @dataclass
@@ -117,6 +124,15 @@ class OoniSettings:
     overlap_hours: int = 48
     #: Calls per minute allowed to the OONI API (its quota is about 10 cheap calls a minute).
     api_calls_per_minute: int = 10
+
+
+@dataclass
+class VerdictSettings:
+    """How measurements are judged (shared by our probes and OONI ingest)."""
+
+    #: Extra blocking-fingerprint files (OONI's CSV/JSON, a working group's own), loaded beside
+    #: the project's own ``censorwatch/data/fingerprints/censorwatch.json``.
+    fingerprint_files: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -204,6 +220,7 @@ class Config:
     testlists: TestlistSettings = field(default_factory=TestlistSettings)
     probe: ProbeSettings = field(default_factory=ProbeSettings)
     ooni: OoniSettings = field(default_factory=OoniSettings)
+    verdict: VerdictSettings = field(default_factory=VerdictSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
@@ -384,6 +401,10 @@ def load_config(
             cfg.testlists.paths = [str(base / Path(p).expanduser()) for p in cfg.testlists.paths]
         if origins["analysis.events_path"] != "default" and cfg.analysis.events_path:
             cfg.analysis.events_path = str(base / Path(cfg.analysis.events_path).expanduser())
+        if origins["verdict.fingerprint_files"] != "default":
+            cfg.verdict.fingerprint_files = [
+                str(base / Path(p).expanduser()) for p in cfg.verdict.fingerprint_files
+            ]
         cfg.config_file = str(file_path)
 
     for dotted in keys:
