@@ -27,7 +27,9 @@ from censorwatch.store import Store, current_revision, head_revision, open_store
 log = logging.getLogger("censorwatch")
 
 #: ``(module, attribute)`` of each stage's click command, added as the stages are built.
-STAGE_COMMANDS: list[tuple[str, str]] = []
+STAGE_COMMANDS: list[tuple[str, str]] = [
+    ("censorwatch.ingest.cli", "ingest"),
+]
 
 
 class App:
