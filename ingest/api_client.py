@@ -148,7 +148,7 @@ def make_retrying(
     return tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(TransientError),
         wait=_WaitRetryAfter(
-            tenacity.wait_exponential_jitter(initial=backoff_initial, max=backoff_max),
+            tenacity.wait_random_exponential(multiplier=backoff_initial, max=backoff_max),
             backoff_max,
         ),
         stop=tenacity.stop_after_attempt(max_attempts),
