@@ -254,9 +254,11 @@ def _ingest_file(
     try:
         bucket.retrying(_ingest_stream, bucket, raw, url, ingestor)
     except TransientError as exc:
-        error = f"download failed after {bucket.max_attempts} tries: {exc}"
-        ingestor.reject(url, None, error, None)
-        return
+        # Stop here: the cursor stays on the last finished file, so a rerun retries this one
+        # (going on would let the watermark pass a file we do not have).
+        raise BucketError(
+            f"{url}: failed after {bucket.max_attempts} tries ({exc}); rerun to resume"
+        ) from None
     ingestor.stats.files += 1
     # The file is complete: its key becomes the cursor, in a transaction of its own.
     with store.engine.begin() as conn:

@@ -107,6 +107,8 @@ class FakeOoni(ThreadingHTTPServer):
         self.object_faults: dict[str, list[str]] = {}
         self.requests: list[str] = []
         self.slow_seconds = 2.0
+        #: Seconds added to every API answer (to catch an ingest in the middle).
+        self.delay = 0.0
         self.lock = threading.Lock()
 
     @property
@@ -139,6 +141,8 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         if parts.path.startswith("/ooni-data-eu-fra"):
             return self._bucket(parts.path[len("/ooni-data-eu-fra") :], query)
+        if self.server.delay:
+            time.sleep(self.server.delay)
         fault = self.server.next_fault()
         if fault == "429":
             return self._send(
