@@ -28,6 +28,8 @@ log = logging.getLogger("censorwatch")
 
 #: ``(module, attribute)`` of each stage's click command, added as the stages are built.
 STAGE_COMMANDS: list[tuple[str, str]] = [
+    ("censorwatch.probes.cli", "probe"),
+    ("censorwatch.probes.cli", "control"),
     ("censorwatch.ingest.cli", "ingest"),
 ]
 

@@ -71,6 +71,11 @@ class ProbeSettings:
             "https://8.8.8.8/dns-query",
         ]
     )
+    #: The same public resolvers over plain DNS (``HOST[:PORT]``), compared with their DoH
+    #: answers (same host) to reveal DNS interception.
+    public_resolvers: list[str] = field(
+        default_factory=lambda: ["1.1.1.1:53", "9.9.9.9:53", "8.8.8.8:53"]
+    )
     #: OONI Web Connectivity test-helper URL (``censorwatch control serve`` runs one).
     control_url: str = ""
     timeout: float = 10.0
@@ -88,6 +93,8 @@ class ProbeSettings:
     #: Network identity when it cannot be detected: never the IP address, only ASN and name.
     probe_asn: int = 0
     probe_network_name: str = ""
+    #: When probe_asn is 0, ask the Internet which network this is (ASN and name only).
+    detect_network: bool = True
 
 
 @dataclass
@@ -129,6 +136,15 @@ class OoniSettings:
 
 
 @dataclass
+class VerdictSettings:
+    """How measurements are judged (shared by our probes and OONI ingest)."""
+
+    #: Extra blocking-fingerprint files (OONI's CSV/JSON, a working group's own), loaded beside
+    #: the project's own ``censorwatch/data/fingerprints/censorwatch.json``.
+    fingerprint_files: list[str] = field(default_factory=list)
+
+
+@dataclass
 class ScheduleSettings:
     """When the scheduled pipeline runs each job (cron expressions or ``every <N><s|m|h|d>``)."""
 
@@ -161,6 +177,7 @@ class Config:
     testlists: TestlistSettings = field(default_factory=TestlistSettings)
     probe: ProbeSettings = field(default_factory=ProbeSettings)
     ooni: OoniSettings = field(default_factory=OoniSettings)
+    verdict: VerdictSettings = field(default_factory=VerdictSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     #: The TOML file the values came from, if any (not a key of the file itself).
@@ -338,6 +355,10 @@ def load_config(
             cfg.data_dir = str(base / Path(cfg.data_dir).expanduser())
         if origins["testlists.paths"] != "default":
             cfg.testlists.paths = [str(base / Path(p).expanduser()) for p in cfg.testlists.paths]
+        if origins["verdict.fingerprint_files"] != "default":
+            cfg.verdict.fingerprint_files = [
+                str(base / Path(p).expanduser()) for p in cfg.verdict.fingerprint_files
+            ]
         cfg.config_file = str(file_path)
 
     for dotted in keys:

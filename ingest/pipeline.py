@@ -39,6 +39,7 @@ from censorwatch.measurement import (
 )
 from censorwatch.store import Store, WriteResult, write_measurements
 from censorwatch.store.models import MeasurementRow
+from censorwatch.verdict import apply_verdict, judge
 
 from .files import Record
 from .quarantine import Quarantine
@@ -165,17 +166,7 @@ def recompute_verdict(measurement: Measurement, document: Mapping[str, Any]) -> 
     ``confirmed``, ``failure``, ``scores``, ``blocking``) are left as OONI gave them; the
     engine fills ``verdict_*`` so OONI's and our probes' measurements are judged alike.
     """
-    from censorwatch.verdict import apply_verdict, judge
-
     return apply_verdict(measurement, judge(document))
-
-
-def _verdict_engine_available() -> bool:
-    try:
-        import censorwatch.verdict  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 # --- fitting the schema ----------------------------------------------------------------------
@@ -227,9 +218,7 @@ class Ingestor:
         self.batch_size = batch_size
         self.stats = stats or IngestStats()
         self.on_progress = on_progress
-        self.recompute_verdicts = recompute_verdicts and _verdict_engine_available()
-        if recompute_verdicts and not self.recompute_verdicts:
-            log.warning("censorwatch.verdict is not installed: verdicts are not recomputed")
+        self.recompute_verdicts = recompute_verdicts
 
     # -- conversion --
 
