@@ -17,12 +17,14 @@ API ``results`` rows and full documents fetched on demand. This module:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -35,6 +37,10 @@ from censorwatch.measurement import (
     SOURCE_OONI,
     SOURCE_PROBE,
     Measurement,
+    deterministic_uid,
+    domain_of,
+    measurement_key,
+    parse_asn,
     scrub_probe_ip,
 )
 from censorwatch.store import Store, WriteResult, write_measurements
@@ -182,19 +188,93 @@ _LIMITS: dict[str, int] = {
 _IDENTITY = frozenset({"measurement_key", "measurement_uid", "test_name", "report_id", "probe_cc"})
 
 
+_LIMITS_T = tuple(_LIMITS.items())
+
+
 def fit_columns(m: Measurement) -> Measurement:
     """Refuse identity fields that overflow their column; shorten descriptive ones.
 
     PostgreSQL refuses an over-long VARCHAR and would fail the whole batch; SQLite would keep
     it. Either way one odd document must not decide the fate of its neighbours.
     """
-    for name, limit in _LIMITS.items():
+    for name, limit in _LIMITS_T:
         value = getattr(m, name)
-        if isinstance(value, str) and len(value) > limit:
+        if value is not None and len(value) > limit:
             if name in _IDENTITY:
                 raise InputError(f"{name}: longer than {limit} characters")
             setattr(m, name, value[:limit])
     return m
+
+
+# --- API rows, fast ----------------------------------------------------------------------------
+
+#: The same few thousand URLs are measured over and over: their host names are cached.
+_domain = functools.lru_cache(maxsize=1 << 16)(domain_of)
+_asn = functools.lru_cache(maxsize=1 << 14)(parse_asn)
+
+
+def measurement_from_api_row(rec: Any) -> Measurement:
+    """``Measurement.from_api_record`` for the well-formed rows the API sends, only faster.
+
+    A year of Cambodian metadata is about three million rows; the general path validates
+    every field through regular expressions and ``urlsplit``. This one takes the shapes the
+    API actually sends (``"2026-07-11T17:44:07.000000Z"``, ``"AS38623"``, a two-letter
+    country) straight, caches host names and ASNs, and hands anything else to the general
+    path, so its results are the same (``tests/test_ingest_api.py`` compares them).
+    """
+    if type(rec) is not dict:
+        return Measurement.from_api_record(rec)
+    test_name = rec.get("test_name")
+    when = rec.get("measurement_start_time")
+    cc = rec.get("probe_cc")
+    asn = rec.get("probe_asn")
+    if not (
+        type(test_name) is str
+        and test_name
+        and type(when) is str
+        and len(when) == 27
+        and when[-1] == "Z"
+        and type(cc) is str
+        and len(cc) == 2
+        and cc.isascii()
+        and cc.isalpha()
+        and cc.isupper()
+        and type(asn) in (str, int)
+    ):
+        return Measurement.from_api_record(rec)
+    try:
+        start = datetime.fromisoformat(when[:-1])
+        probe_asn = _asn(asn)
+    except (ValueError, InputError):
+        return Measurement.from_api_record(rec)
+    input_ = rec.get("input")
+    input_ = input_ if type(input_) is str and input_ else None
+    report_id = rec.get("report_id")
+    report_id = report_id if type(report_id) is str and report_id else None
+    key = measurement_key(report_id, input_, start)
+    uid = rec.get("measurement_uid")
+    if not (type(uid) is str and uid):
+        uid = deterministic_uid(key, start, cc, test_name)
+    scores = rec.get("scores")
+    ref = rec.get("measurement_url")
+    anomaly, confirmed, failure = rec.get("anomaly"), rec.get("confirmed"), rec.get("failure")
+    return Measurement(
+        measurement_key=key,
+        measurement_uid=uid,
+        source=SOURCE_OONI,
+        test_name=test_name,
+        measurement_start_time=start,
+        probe_cc=cc,
+        probe_asn=probe_asn,
+        input=input_,
+        domain=_domain(input_) if input_ else None,
+        report_id=report_id,
+        anomaly=anomaly if type(anomaly) is bool else None,
+        confirmed=confirmed if type(confirmed) is bool else None,
+        failure=failure if type(failure) is bool else None,
+        scores=scores if isinstance(scores, dict) else None,
+        document_ref=ref if type(ref) is str and ref else None,
+    )
 
 
 # --- the ingestor ------------------------------------------------------------------------------
@@ -276,7 +356,7 @@ class Ingestor:
         for i, row in enumerate(rows, 1):
             self.stats.read += 1
             try:
-                yield fit_columns(Measurement.from_api_record(row))
+                yield fit_columns(measurement_from_api_row(row))
             except Exception as exc:
                 self.reject(ref, i, _describe(exc), _dump(row))
 

@@ -350,3 +350,27 @@ def test_cli_ingest_ooni(server, shared, isolated_env, tmp_path) -> None:
         assert count(store) == 24
     finally:
         store.close()
+
+
+def test_fast_api_rows_equal_the_model(shared) -> None:
+    from censorwatch.ingest.pipeline import measurement_from_api_row
+
+    rows = fake.vary_rows(fake.api_rows(shared), 60, start=START, step=timedelta(hours=1))
+    rows += fake.api_rows(shared)
+    odd = [
+        {**rows[0], "probe_asn": 38623},
+        {**rows[1], "measurement_start_time": "2023-03-01T00:00:00Z"},
+        {**rows[2], "measurement_start_time": "2023-03-01 00:00:00"},
+        {**rows[3], "input": None, "report_id": ""},
+        {**rows[4], "measurement_uid": None},
+        {**rows[5], "anomaly": "yes", "scores": "{}"},
+        {**rows[6], "probe_cc": "kh"},
+    ]
+    for rec in rows + odd:
+        try:
+            expected = Measurement.from_api_record(rec)
+        except Exception as exc:
+            with pytest.raises(type(exc)):
+                measurement_from_api_row(rec)
+            continue
+        assert measurement_from_api_row(rec) == expected

@@ -153,6 +153,7 @@ def test_api_row_and_raw_document_are_one_row(store, shared, tmp_path) -> None:
     for row, api_row in zip(stored, api, strict=True):
         assert row.measurement_uid == api_row["measurement_uid"]  # OONI's real uid kept
         assert row.anomaly is api_row["anomaly"]  # OONI's flag kept
+        assert row.scores == api_row["scores"]  # and OONI's scores
         assert row.document is not None  # and the document added
 
 
