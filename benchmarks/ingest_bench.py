@@ -62,7 +62,7 @@ def api_pages(n: int, page_size: int) -> list[bytes]:
         when = START + step * i
         row["probe_cc"] = "KH"
         row["report_id"] = f"{when:%Y%m%dT%H%M%SZ}_webconnectivity_KH_38623_n1_b{i:010d}"
-        row["input"] = f"{row['input'].rstrip('/')}/b{i}/"
+        # Inputs repeat, as in real data (a country's test list is measured again and again).
         row["measurement_start_time"] = when.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
         row["measurement_uid"] = f"{when:%Y%m%d%H%M%S}.000000_KH_webconnectivity_{i:016x}"
         page.append(row)

@@ -21,6 +21,7 @@ and a year of OONI data is three million rows.
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -263,18 +264,31 @@ _SQLITE_MERGE = (
     + ", measurement_uid = CASE WHEN ? THEN ? ELSE measurement_uid END"
     + " WHERE measurement_key = ?"
 )
-_TIME_COLUMNS = frozenset({"measurement_start_time", "ingested_at"})
+_GET_ALL = operator.itemgetter(*COLUMNS)
+_GET_MERGED = operator.itemgetter(*MERGED)
+_AT_START = COLUMNS.index("measurement_start_time")
+_AT_INGESTED = COLUMNS.index("ingested_at")
+_AT_SCORES = COLUMNS.index("scores")
+_MERGED_SCORES = MERGED.index("scores")
 
 
-def _sqlite_value(col: str, value: Any) -> Any:
-    """A value as SQLAlchemy would store it on SQLite (same text for times and JSON)."""
-    if value is None:
-        return None
-    if col in _TIME_COLUMNS:
-        return value.isoformat(" ", "microseconds")
-    if col == "scores":
-        return orjson.dumps(value).decode("utf-8")
-    return value
+def _sqlite_insert_values(r: dict[str, Any], ingested: str) -> list[Any]:
+    """A row's values as SQLAlchemy would store them on SQLite (same text for times, JSON)."""
+    v = list(_GET_ALL(r))
+    v[_AT_START] = v[_AT_START].isoformat(" ", "microseconds")
+    v[_AT_INGESTED] = ingested
+    if v[_AT_SCORES] is not None:
+        v[_AT_SCORES] = orjson.dumps(v[_AT_SCORES]).decode("utf-8")
+    return v
+
+
+def _sqlite_merge_values(r: dict[str, Any]) -> list[Any]:
+    v = list(_GET_MERGED(r))
+    if v[_MERGED_SCORES] is not None:
+        v[_MERGED_SCORES] = orjson.dumps(v[_MERGED_SCORES]).decode("utf-8")
+    uid = r["measurement_uid"]
+    v += (not is_derived_uid(uid), uid, r["measurement_key"])
+    return v
 
 
 def _write_sqlite(conn: Connection, rows: list[dict[str, Any]]) -> WriteResult:
@@ -298,27 +312,15 @@ def _write_sqlite(conn: Connection, rows: list[dict[str, Any]]) -> WriteResult:
         old = [r for r in rows if r["measurement_key"] in known]
         inserted = 0
         if new:
-            cur.executemany(
-                _SQLITE_INSERT, [tuple(_sqlite_value(c, r[c]) for c in COLUMNS) for r in new]
-            )
+            ingested = new[0]["ingested_at"].isoformat(" ", "microseconds")
+            cur.executemany(_SQLITE_INSERT, [_sqlite_insert_values(r, ingested) for r in new])
             inserted = cur.rowcount
             if inserted < len(new):
                 # Another writer added some of them since the lookup: merge those too (for
                 # the rows just inserted the merge changes nothing).
                 old = old + new
         if old:
-            cur.executemany(
-                _SQLITE_MERGE,
-                [
-                    (
-                        *(_sqlite_value(c, r[c]) for c in MERGED),
-                        not is_derived_uid(r["measurement_uid"]),
-                        r["measurement_uid"],
-                        r["measurement_key"],
-                    )
-                    for r in old
-                ],
-            )
+            cur.executemany(_SQLITE_MERGE, [_sqlite_merge_values(r) for r in old])
         return WriteResult(inserted=inserted, merged=len(rows) - inserted)
     finally:
         cur.close()
