@@ -96,17 +96,27 @@ def raw_files(n: int, folder: Path, per_file: int) -> list[Path]:
 
 
 def fresh_store(url: str) -> Any:
+    """An empty store at ``url``; on PostgreSQL in a schema of its own, never anyone's tables."""
+    import sqlalchemy as sa
+
     from censorwatch.store import open_store
 
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
-    store = open_store(url)
-    if store.dialect == "postgresql":
-        with store.engine.begin() as conn:
-            conn.exec_driver_sql("TRUNCATE measurements, networks, ingest_state")
-    return store
+    elif url.startswith("postgresql"):
+        admin = sa.create_engine(url)
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE")
+            conn.exec_driver_sql(f"CREATE SCHEMA {PG_SCHEMA}")
+        admin.dispose()
+        sep = "&" if "?" in url else "?"
+        url = f"{url}{sep}options=-csearch_path%3D{PG_SCHEMA}"
+    return open_store(url)
+
+
+PG_SCHEMA = "cw_bench_ingest"
 
 
 def timed(fn: Any) -> tuple[float, float]:

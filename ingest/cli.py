@@ -231,11 +231,16 @@ def ingest_file(app: App, paths: tuple[str, ...]) -> None:
         bar.set_total(total)
         done = 0
         for path in files:
-            ingestor.ingest_records(iter_file(path))
+
+            def on_bytes(n: int, before: int = done) -> None:
+                ingestor.stats.bytes = before + n
+
+            bar.update(ingestor.stats, note=path.name)
+            ingestor.ingest_records(iter_file(path, on_bytes))
             done += path.stat().st_size
             ingestor.stats.files += 1
             ingestor.stats.bytes = done
-            bar.update(ingestor.stats, note=path.name)
+            bar.update(ingestor.stats)
 
     _run(app, "ingest-file", "files", "bytes", body)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -73,19 +73,29 @@ def iter_lines(stream: IO[bytes], ref: str) -> Iterator[Record]:
         )
 
 
-def iter_file(path: Path) -> Iterator[Record]:
-    """The records of one file, chosen by its suffix."""
+def iter_file(path: Path, on_bytes: Callable[[int], None] | None = None) -> Iterator[Record]:
+    """The records of one file, chosen by its suffix.
+
+    ``on_bytes`` is told, every few hundred lines, how many bytes of the file (compressed, as
+    on disk) have been read: the progress bar of ``ingest file`` moves within big files.
+    """
     ref = str(path)
     name = path.name.lower()
-    if name.endswith(".gz"):
-        with gzip.open(path, "rb") as stream:
-            if name.endswith(".json.gz"):
-                yield from _whole_document(stream.read(), ref)
-            else:
-                yield from iter_lines(stream, ref)
-    elif name.endswith(".jsonl"):
-        with path.open("rb") as stream:
-            yield from iter_lines(stream, ref)
+    if name.endswith((".jsonl.gz", ".jsonl")):
+        with path.open("rb") as raw:
+            counter = ByteCounter(raw)
+            gz = name.endswith(".gz")
+            stream: IO[bytes] = gzip.GzipFile(fileobj=counter, mode="rb") if gz else raw  # type: ignore[arg-type]
+            with stream:
+                for i, record in enumerate(iter_lines(stream, ref)):
+                    if on_bytes is not None and i % 256 == 0:
+                        on_bytes(counter.count if gz else raw.tell())
+                    yield record
+            if on_bytes is not None:
+                on_bytes(path.stat().st_size)
+    elif name.endswith(".json.gz"):
+        with gzip.open(path, "rb") as fh:
+            yield from _whole_document(fh.read(), ref)
     else:
         yield from _whole_document(path.read_bytes(), ref)
 
@@ -129,6 +139,10 @@ class ByteCounter:
 
     def readable(self) -> bool:
         return True
+
+    @property
+    def closed(self) -> bool:
+        return self.raw.closed
 
     def close(self) -> None:
         self.raw.close()
