@@ -302,6 +302,8 @@ class FingerprintDB:
         self._dns_full: dict[str, list[Fingerprint]] = {}
         self._dns_other: list[Fingerprint] = []
         self._body: list[Fingerprint] = []
+        self._body_contains: list[tuple[str, Fingerprint]] = []
+        self._body_other: list[Fingerprint] = []
         self._headers: dict[str, list[Fingerprint]] = {}
         for fp in self.fingerprints:
             loc = fp.location_found
@@ -312,6 +314,10 @@ class FingerprintDB:
                     self._dns_other.append(fp)
             elif loc == "body":
                 self._body.append(fp)
+                if fp.pattern_type == "contains":
+                    self._body_contains.append((fp.pattern, fp))
+                else:
+                    self._body_other.append(fp)
             else:
                 self._headers.setdefault(loc[len("header.") :], []).append(fp)
 
@@ -368,9 +374,24 @@ class FingerprintDB:
         if not body:
             return hits
         texts = _body_texts(body)
+        found: set[str] = set()
+        for text in texts:
+            candidates = self._body_contains
+            if len(text) > 65536 and len(candidates) > 50:
+                # A long page: first rule out the patterns that cannot be there (each of a
+                # few trigrams of the pattern must occur in the page, a set lookup).
+                grams = {text[i : i + 3] for i in range(len(text) - 2)}
+                candidates = [
+                    (pat, fp)
+                    for pat, fp in candidates
+                    if all(g in grams for g in _sample_trigrams(pat))
+                ]
+            found.update(fp.name for pat, fp in candidates if pat in text)
+            found.update(fp.name for fp in self._body_other if fp.matches_text(text))
         for fp in self._body:
-            if any(fp.matches_text(t) for t in texts):
+            if fp.name in found:
                 hits.append(FingerprintMatch(fp, "body", fp.pattern[:80]))
+                found.discard(fp.name)
         return hits
 
     def match_response(self, response: Mapping[str, Any] | None) -> list[FingerprintMatch]:
@@ -383,6 +404,16 @@ class FingerprintDB:
             headers = headers_from_list(response.get("headers_list"))
         hits.extend(self.match_headers(headers))
         return hits
+
+
+@functools.lru_cache(maxsize=8192)
+def _sample_trigrams(pattern: str) -> tuple[str, ...]:
+    """Up to five trigrams spread over a pattern (all must be in a page that contains it)."""
+    if len(pattern) < 3:
+        return ()
+    last = len(pattern) - 3
+    picks = sorted({0, last // 4, last // 2, (3 * last) // 4, last})
+    return tuple(pattern[i : i + 3] for i in picks)
 
 
 def _norm_dns(value: str) -> str:

@@ -231,6 +231,7 @@ def _handler(helper: Helper) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 length = -1
             if length < 0 or length > MAX_REQUEST_BYTES:
+                self.close_connection = True  # the unread body must not be taken as a request
                 self._send(413, {"error": f"request body must be 0..{MAX_REQUEST_BYTES} bytes"})
                 return
             try:

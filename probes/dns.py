@@ -35,8 +35,11 @@ import requests
 
 from censorwatch.errors import ConfigError
 from censorwatch.probes import failures
+from censorwatch.probes.pool import DaemonPool
 
 QUERY_TYPES = ("A", "AAAA")
+#: Sends the AAAA question while the calling thread asks the A question.
+_POOL = DaemonPool(256, name="dns")
 #: A DoH resolver failing this many times in a row is skipped for the rest of the run.
 DOH_MAX_CONSECUTIVE_FAILURES = 3
 
@@ -172,10 +175,10 @@ def resolve(
     engine: str = "system",
     tags: Sequence[str] = ("classic", "depth=0"),
 ) -> Lookup:
-    """Ask A then AAAA of ``nameservers`` (UDP, TCP on truncation) within ``timeout``.
+    """Ask A and AAAA of ``nameservers`` (UDP, TCP on truncation) within ``timeout``.
 
-    A resolver that does not answer costs one timeout, not two: when the A query times out
-    the AAAA query is not sent (its entry repeats the failure). An NXDOMAIN ends the lookup.
+    Both questions are sent at once, as a stub resolver does: a resolver that does not answer
+    costs one timeout, not two.
     """
     resolver_label = ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in nameservers)
     lookup = Lookup(resolver=resolver_label, engine=engine)
@@ -183,23 +186,17 @@ def resolve(
         lookup.addrs = [hostname]
         return lookup
     deadline = time.monotonic() + timeout
-    stop_failure: str | None = None
-    for rdtype in QUERY_TYPES:
-        t0 = time.monotonic()
-        if stop_failure is not None:
-            lookup.queries.append(
-                _entry(hostname, rdtype, engine, resolver_label, [], stop_failure, t0, tags)
-            )
-            continue
-        answers, addrs, failure = _query_servers(hostname, rdtype, nameservers, deadline)
+    t0 = time.monotonic()
+    second = _POOL.submit(_query_servers, hostname, QUERY_TYPES[1], nameservers, deadline)
+    results = [_query_servers(hostname, QUERY_TYPES[0], nameservers, deadline)]
+    results.append(second.result())
+    for rdtype, (answers, addrs, failure) in zip(QUERY_TYPES, results, strict=True):
         lookup.queries.append(
             _entry(hostname, rdtype, engine, resolver_label, answers, failure, t0, tags)
         )
         for a in addrs:
             if a not in lookup.addrs:
                 lookup.addrs.append(a)
-        if failure in (failures.TIMEOUT, failures.NXDOMAIN):
-            stop_failure = failure
     if not lookup.addrs:
         fails = [q["failure"] for q in lookup.queries if q["failure"]]
         lookup.failure = fails[0] if fails else failures.NO_ANSWER
@@ -288,15 +285,18 @@ class DoHClient:
                 self._cache[key] = lookup
         return lookup
 
-    def first_answer(self, hostname: str) -> Lookup | None:
-        """The first usable resolver's answer (the others only when it fails)."""
+    def first_answer(self, hostname: str) -> tuple[Lookup | None, list[Lookup]]:
+        """The first usable resolver's answer (the others are asked only when it fails),
+        and the lookups that failed on the way (recorded, never counted as blocking)."""
+        failed: list[Lookup] = []
         for url in self.urls:
             if not self.usable(url):
                 continue
             result = self.lookup(url, hostname)
             if result.failure is None or result.failure == failures.NXDOMAIN:
-                return result
-        return None
+                return result, failed
+            failed.append(result)
+        return None, failed
 
     def _query(self, url: str, hostname: str, rdtype: str) -> tuple[list, list, str | None]:
         query = dns.message.make_query(hostname, rdtype)

@@ -27,6 +27,7 @@ import requests
 import urllib3.util.connection as u3conn
 
 from censorwatch.probes import failures
+from censorwatch.verdict.http import extract_title
 
 MAX_REDIRECTS = 10
 REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -197,6 +198,8 @@ def _one_request(
                 "code": resp.status_code,
                 "headers_list": _headers_list(resp.raw),
                 "headers": _headers_dict(resp.headers),
+                "x_body_length": len(body),
+                "x_title": extract_title(body),
             }
             if resp.status_code in REDIRECT_CODES and resp.headers.get("Location"):
                 location = urljoin(url, resp.headers["Location"])

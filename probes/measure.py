@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,6 +52,19 @@ class ProbeContext:
 
 
 @dataclass
+class Started:
+    """A measurement whose network steps are done and whose controls may still be running."""
+
+    url: str
+    category_code: str | None
+    start: datetime
+    t0: float
+    test_keys: dict[str, Any]
+    control: Future | None
+    dns_controls: Future
+
+
+@dataclass
 class Result:
     url: str
     category_code: str | None
@@ -81,15 +95,12 @@ class Prober:
         doh = self.ctx.doh
         if doh is None or not doh.urls or not hostname:
             return None, None
-        answer = doh.first_answer(hostname)
+        answer, failed = doh.first_answer(hostname)
+        queries = [q for lookup in failed for q in lookup.queries]
         if answer is None:
             # Every DoH resolver failed or is skipped: recorded, never taken as blocking.
-            tried = [u for u in doh.urls if doh.usable(u)]
-            queries = []
-            for url in tried[:1]:
-                queries.extend(doh.lookup(url, hostname).queries)
             return ({"queries": queries} if queries else None), None
-        x_doh = {"queries": answer.queries}
+        x_doh = {"queries": [*queries, *answer.queries]}
         plain = self.ctx.public_resolvers.get(probe_dns.doh_host(answer.resolver))
         x_do53 = None
         if plain is not None:
@@ -115,6 +126,15 @@ class Prober:
     # -- the measurement ----------------------------------------------------------------
 
     def measure(self, url: str, category_code: str | None = None) -> Result:
+        """Measure ``url`` and judge it (``start`` then ``finish``)."""
+        return self.finish(self.start(url, category_code))
+
+    def start(self, url: str, category_code: str | None = None) -> Started:
+        """The probe's own network steps; the controls are left running in the background.
+
+        The runner calls :meth:`finish` elsewhere, so a slow test helper does not hold one of
+        the ``concurrency`` slots that bound the probe's own traffic.
+        """
         ctx = self.ctx
         start = utcnow()
         t0 = time.monotonic()
@@ -142,33 +162,11 @@ class Prober:
                 ctx.verify,
             )
         dns_controls = self.aux.submit(self._dns_controls, hostname)
-
-        tcp_entries, tls_entries = (
-            self._connects(addrs, port, hostname, https)
-            if addrs
-            else (
-                [],
-                [],
-            )
-        )
-        requests = self._http(url, hostname, lookup, addrs, tcp_entries, tls_entries)
-
-        control: dict[str, Any] = {}
-        control_failure: str | None = None
-        if control_future is not None:
-            try:
-                control, control_failure = control_future.result(
-                    timeout=max(0.1, ctx.control_timeout - (time.monotonic() - t0))
-                )
-            except FutureTimeout:
-                control, control_failure = {}, failures.TIMEOUT
+        if addrs:
+            tcp_entries, tls_entries = self._connects(addrs, port, hostname, https)
         else:
-            control_failure = "unknown_failure: no test helper configured"
-        try:
-            x_doh, x_do53 = dns_controls.result(timeout=max(0.1, ctx.timeout * 2))
-        except FutureTimeout:
-            x_doh, x_do53 = None, None
-
+            tcp_entries, tls_entries = [], []
+        requests = self._http(url, hostname, lookup, addrs, tcp_entries, tls_entries)
         test_keys: dict[str, Any] = {
             "agent": "redirect",
             "client_resolver": None,
@@ -181,24 +179,43 @@ class Prober:
             "tls_handshakes": tls_entries or None,
             "requests": requests,
             "x_control_request": control_request if ctx.control_url else None,
-            "control": control,
-            "control_failure": control_failure,
             "http_experiment_failure": requests[0]["failure"] if requests else None,
         }
+        return Started(url, category_code, start, t0, test_keys, control_future, dns_controls)
+
+    def finish(self, started: Started) -> Result:
+        """Wait for the controls, build the document and judge it."""
+        ctx = self.ctx
+        control: dict[str, Any] = {}
+        control_failure: str | None = None
+        if started.control is not None:
+            try:
+                control, control_failure = started.control.result(
+                    timeout=max(0.1, ctx.control_timeout - (time.monotonic() - started.t0))
+                )
+            except FutureTimeout:
+                control, control_failure = {}, failures.TIMEOUT
+        else:
+            control_failure = "unknown_failure: no test helper configured"
+        try:
+            x_doh, x_do53 = started.dns_controls.result(timeout=max(0.1, ctx.timeout * 2))
+        except FutureTimeout:
+            x_doh, x_do53 = None, None
+        test_keys = dict(started.test_keys, control=control, control_failure=control_failure)
         if x_doh:
             test_keys["x_doh"] = x_doh
         if x_do53:
             test_keys["x_do53"] = x_do53
         doc, verdict = build_document(
             ctx.run,
-            url=url,
-            start=start,
-            runtime=time.monotonic() - t0,
-            category_code=category_code,
+            url=started.url,
+            start=started.start,
+            runtime=time.monotonic() - started.t0,
+            category_code=started.category_code,
             test_keys=test_keys,
             fingerprints=ctx.fingerprints,
         )
-        return Result(url, category_code, doc, verdict)
+        return Result(started.url, started.category_code, doc, verdict)
 
     def _http(
         self,

@@ -1,7 +1,9 @@
 """Run a list of URLs concurrently, politely, and stop cleanly.
 
 * ``concurrency`` measurements at a time (default 32) on a fixed set of daemon threads: a
-  site that hangs holds one thread for one timeout while the others go on;
+  site that hangs holds one thread for one timeout while the others go on; once a URL's own
+  network steps are done, waiting for its controls (test helper, DoH) and judging it happen
+  on a second pool (at most 2 x concurrency waiting), so a slow helper does not hold a slot;
 * a per-host rate limit (``probe.per_host_rate`` requests a second) so several URLs of the
   same site are not fired at once;
 * results are handed to the caller on the main thread as they come, so they can be stored
@@ -19,9 +21,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from censorwatch.probes.measure import Prober, Result
+from censorwatch.probes.pool import DaemonPool
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +90,19 @@ def run_targets(
     done: queue.SimpleQueue[tuple[str, Result | BaseException, Target]] = queue.SimpleQueue()
     limiter = HostRateLimiter(per_host_rate)
 
+    # Measurements whose network steps are done wait for their controls here, so a slow test
+    # helper does not hold a probing slot; at most 2 x concurrency wait at a time.
+    waiting = threading.BoundedSemaphore(workers * 2)
+    finisher = DaemonPool(workers * 2, name="probe-finish")
+
+    def finish(started: Any, target: Target) -> None:
+        try:
+            done.put(("ok", prober.finish(started), target))
+        except Exception as exc:
+            done.put(("error", exc, target))
+        finally:
+            waiting.release()
+
     def worker() -> None:
         while not stop.is_set():
             target = todo.get()
@@ -94,10 +111,20 @@ def run_targets(
             host = (urlsplit(target.url).hostname or "").lower()
             if not limiter.wait(host, stop):
                 return
+            while not waiting.acquire(timeout=0.2):
+                if stop.is_set():
+                    return
             try:
-                done.put(("ok", prober.measure(target.url, target.category_code), target))
+                started = prober.start(target.url, target.category_code)
             except Exception as exc:  # a bug on one URL must not end the run
+                waiting.release()
                 done.put(("error", exc, target))
+                continue
+            try:
+                finisher.submit(finish, started, target)
+            except RuntimeError:  # the run was stopped meanwhile: this one is dropped
+                waiting.release()
+                return
 
     threads = [
         threading.Thread(target=worker, daemon=True, name=f"probe-{i}") for i in range(workers)
@@ -117,10 +144,10 @@ def run_targets(
             finished += 1
             if kind == "ok":
                 assert not isinstance(value, BaseException)
+                on_result(value)
                 stats.measured += 1
                 stats.anomalies += int(value.verdict.anomaly)
                 stats.confirmed += int(value.verdict.confirmed)
-                on_result(value)
             else:
                 stats.errors += 1
                 log.warning("%s: not measured (%s: %s)", target.url, type(value).__name__, value)
@@ -131,6 +158,7 @@ def run_targets(
         stop.set()
     finally:
         stop.set()
+        finisher.shutdown()
         if progress:
             progress.close()
     return stats

@@ -39,8 +39,24 @@ SILENT = "SILENT"
 # -- DNS ------------------------------------------------------------------------------------
 
 
-def answer_query(zone: dict[str, Any], wire: bytes) -> bytes | None:
-    """Build the response for one query from ``zone`` (``None``: stay silent)."""
+def answer_query(
+    zone: dict[str, Any], wire: bytes, cache: dict[bytes, bytes | None] | None = None
+) -> bytes | None:
+    """The response for one query from ``zone`` (``None``: stay silent).
+
+    With ``cache``, responses are kept by question (everything after the 2-byte id), so a
+    lab resolver answers thousands of queries a second, as an ISP's resolver would.
+    """
+    if cache is not None and wire[2:] in cache:
+        cached = cache[wire[2:]]
+        return None if cached is None else wire[:2] + cached[2:]
+    reply = _build_answer(zone, wire)
+    if cache is not None and len(cache) < 100_000:
+        cache[wire[2:]] = reply
+    return reply
+
+
+def _build_answer(zone: dict[str, Any], wire: bytes) -> bytes | None:
     query = dns.message.from_wire(wire)
     response = dns.message.make_response(query)
     question = query.question[0]
@@ -74,6 +90,7 @@ class LabResolver:
 
     def __init__(self, zone: dict[str, Any], host: str = "127.0.0.1", port: int = 0) -> None:
         self.zone = zone
+        self.cache: dict[bytes, bytes | None] = {}
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind((host, port))
         self.host, self.port = self.udp.getsockname()[:2]
@@ -105,7 +122,7 @@ class LabResolver:
                 return
             self._record(wire)
             try:
-                reply = answer_query(self.zone, wire)
+                reply = answer_query(self.zone, wire, self.cache)
             except Exception:
                 continue
             if reply is not None:
@@ -125,7 +142,7 @@ class LabResolver:
                 size = struct.unpack("!H", _recv_exact(conn, 2))[0]
                 wire = _recv_exact(conn, size)
                 self._record(wire)
-                reply = answer_query(self.zone, wire)
+                reply = answer_query(self.zone, wire, self.cache)
                 if reply is not None:
                     conn.sendall(struct.pack("!H", len(reply)) + reply)
                 else:
@@ -135,8 +152,16 @@ class LabResolver:
 
     def close(self) -> None:
         self._stop.set()
-        self.udp.close()
-        self.tcp.close()
+        for sock in (self.udp, self.tcp):
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    """Close a socket another thread may be blocked on (shutdown wakes that thread up, so
+    the address is free again at once)."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
 
 
 def _recv_exact(conn: socket.socket, n: int) -> bytes:
@@ -399,7 +424,7 @@ class WebServer:
 
     def close(self) -> None:
         self._stop.set()
-        self.sock.close()
+        _shut(self.sock)
         for c in self._open:
             with contextlib.suppress(OSError):
                 c.close()

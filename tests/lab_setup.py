@@ -37,6 +37,8 @@ from censorwatch.probes.control_server import (
 )
 
 CONTROL_SOURCE = "127.0.0.100"
+#: Seconds per step: long enough for a loaded CI machine, short enough for the hanging site.
+LAB_TIMEOUT = 3.0
 KHMER_TITLE = "វិទ្យុអាស៊ីសេរី - ព័ត៌មាន"
 MIDDLEBOX = page("ERROR: Forbidden", 300)
 
@@ -113,7 +115,7 @@ class Lab:
         cfg.country = "KH"
         cfg.probe.resolver = self.lying.address
         cfg.probe.control_url = self.control_url
-        cfg.probe.timeout = 1.5
+        cfg.probe.timeout = LAB_TIMEOUT
         cfg.probe.control_resolvers = []
         cfg.probe.public_resolvers = []
         cfg.probe.probe_asn = 38623
@@ -199,7 +201,7 @@ def running_lab(directory: Path) -> Iterator[Lab]:
             "127.0.0.1",
             0,
             HelperSettings(
-                timeout=1.5,
+                timeout=LAB_TIMEOUT,
                 nameservers=[(honest.host, honest.port)],
                 allow_private=True,
                 source_address=CONTROL_SOURCE,

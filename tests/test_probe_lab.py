@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from lab_setup import CONTROL_SOURCE, SCENARIOS, running_lab
+from lab_setup import CONTROL_SOURCE, LAB_TIMEOUT, SCENARIOS, running_lab
 from sqlalchemy import func, select
 
 from censorwatch.measurement import SOURCE_PROBE
@@ -85,7 +85,9 @@ def test_documents_are_in_oonis_format_and_never_hold_the_probe_address(full_run
         assert key in doc["test_keys"]
     assert doc["test_keys"]["control"]["dns"]["addrs"] == ["127.0.0.2"]
     assert doc["test_keys"]["dns_consistency"] == "consistent"
-    assert doc["test_keys"]["requests"][0]["response"]["code"] == 200
+    response = doc["test_keys"]["requests"][0]["response"]
+    assert response["code"] == 200 and response["x_title"] == "Lab News Today"
+    assert response["x_body_length"] == len(response["body"].encode("utf-8"))
     assert doc["annotations"]["category_code"] == "NEWS"
     text = json.dumps(docs)
     assert doc["probe_ip"] == "127.0.0.1"  # OONI's placeholder, not an address of ours
@@ -107,7 +109,7 @@ def test_a_hanging_site_costs_one_timeout(full_run):
     _summary, docs, _store = full_run
     doc = docs["hang.test"]
     assert doc["test_keys"]["requests"][0]["failure"] == "generic_timeout_error"
-    assert doc["test_runtime"] < 1.5 * 2 + 1.0
+    assert doc["test_runtime"] < LAB_TIMEOUT * 2
 
 
 def test_nxdomain_and_silent_resolver_are_recorded_as_ooni_failures(full_run):
@@ -158,6 +160,7 @@ def test_rerunning_adds_a_new_run_without_touching_the_first(lab, full_run, tmp_
 def test_without_a_test_helper_doh_is_the_control_and_interception_shows(lab, tmp_path):
     cfg = lab.config(
         tmp_path,
+        timeout=5.0,  # nothing hangs here; DoH over TLS may be slow on a loaded machine
         control_url="",
         control_resolvers=[lab.doh_url],
         public_resolvers=[lab.public_lying.address],
@@ -312,7 +315,7 @@ def _config_file(lab, tmp_path, extra: str = "") -> Path:
         f'data_dir = "{tmp_path / "data"}"\ncountry = "KH"\n'
         "[probe]\n"
         f'resolver = "{lab.lying.address}"\ncontrol_url = "{lab.control_url}"\n'
-        "timeout = 1.5\ncontrol_resolvers = []\npublic_resolvers = []\n"
+        f"timeout = {LAB_TIMEOUT}\ncontrol_resolvers = []\npublic_resolvers = []\n"
         'probe_asn = 38623\nprobe_network_name = "Lab ISP"\ndetect_network = false\n' + extra,
         encoding="utf-8",
     )
@@ -404,3 +407,85 @@ def test_cli_without_any_test_list_says_what_to_do(lab, tmp_path, isolated_env, 
     result = CliRunner().invoke(cli, ["--config", str(cfg), "probe", "run"])
     assert result.exit_code != 0
     assert "--testlist" in result.output
+
+
+def test_ctrl_c_during_a_run_keeps_what_was_measured(lab, tmp_path, monkeypatch):
+    from censorwatch.probes import service
+
+    calls = {"n": 0}
+    real_apply = service.apply_verdict
+
+    def interrupting_apply(m, v):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_apply(m, v)
+
+    monkeypatch.setattr(service, "apply_verdict", interrupting_apply)
+    cfg = lab.config(tmp_path, concurrency=1)
+    store = open_store(f"sqlite:///{tmp_path / 'i.sqlite3'}")
+    out = tmp_path / "i.jsonl"
+    hosts = ["ok.test", "khmer.test", "secure.test", "gone.test", "down.test"]
+    summary = run_probe(
+        cfg, store, RunOptions(testlists=[str(lab.testlist(hosts, "i.csv"))], output=str(out))
+    )
+    try:
+        assert summary.stats.interrupted
+        with store.session() as s:
+            run = s.get(ProbeRun, summary.run_id)
+            assert run.status == "interrupted" and run.finished_at is not None
+            stored = s.scalar(select(func.count()).select_from(MeasurementRow))
+            assert stored == 2 == run.urls_measured
+            job = s.scalars(select(JobRun).where(JobRun.job == "probe")).one()
+            assert job.outcome == "interrupted"
+        assert len(out.read_text(encoding="utf-8").splitlines()) == 2
+    finally:
+        store.close()
+
+
+def test_helper_serves_over_https(lab):
+    from censorwatch.probes.control_server import (
+        HelperSettings,
+        make_server,
+        serve_in_thread,
+        server_url,
+    )
+
+    cert, key = lab.ca.issue(["127.0.0.1"])
+    server = make_server(
+        "127.0.0.1",
+        0,
+        HelperSettings(
+            timeout=LAB_TIMEOUT,
+            nameservers=[(lab.honest.host, lab.honest.port)],
+            allow_private=True,
+        ),
+        certfile=str(cert),
+        keyfile=str(key),
+    )
+    serve_in_thread(server)
+    try:
+        url = server_url(server, tls_enabled=True)
+        assert url.startswith("https://127.0.0.1:")
+        data = requests.post(
+            url, json={"http_request": lab.url("ok.test")}, timeout=10, verify=str(lab.ca.ca_file)
+        ).json()
+        assert data["http_request"]["title"] == "Lab News Today"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_failing_doh_resolvers_are_recorded_and_skipped(lab, tmp_path):
+    from censorwatch.probes.dns import DoHClient
+
+    dead = "https://127.0.0.1:9/dns-query"  # nothing listens: connection refused
+    client = DoHClient([dead, lab.doh_url], timeout=5.0, verify=str(lab.ca.ca_file))
+    answer, failed = client.first_answer("ok.test")
+    assert answer is not None and answer.addrs == ["127.0.0.2"]
+    assert failed[0].failure == "connection_refused"
+    for host in ("khmer.test", "dnsblock.test"):
+        client.first_answer(host)
+    assert not client.usable(dead)  # three failures in a row: skipped for the rest of the run
+    answer, failed = client.first_answer("bogon.test")
+    assert failed == [] and answer.resolver == lab.doh_url

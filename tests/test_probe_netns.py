@@ -72,6 +72,69 @@ def netns():
     assert name not in _ip("netns", "list", check=False).stdout
 
 
+def _lying_resolver(zone: dict) -> LabResolver:
+    try:
+        return LabResolver(zone, host=HOST_SIDE, port=53)
+    except OSError as exc:
+        pytest.skip(f"cannot bind the namespace's resolver to {HOST_SIDE}:53: {exc}")
+
+
+def _probe_in(netns: str, tmp_path: Path, urls: list[str], control_url: str) -> tuple:
+    """Run `censorwatch probe run` inside the namespace; (documents by host, process)."""
+    lst = tmp_path / "kh.csv"
+    lst.write_text(
+        "url,category_code,category_description,date_added,source,notes\n"
+        + "".join(f"{u},NEWS,,2026-11-26,lab,\n" for u in urls),
+        encoding="utf-8",
+    )
+    cfg = tmp_path / "censorwatch.toml"
+    cfg.write_text(
+        f'data_dir = "{tmp_path / "data"}"\ncountry = "KH"\n'
+        "[probe]\n"
+        f'control_url = "{control_url}"\n'
+        "control_resolvers = []\npublic_resolvers = []\n"
+        'probe_asn = 38623\nprobe_network_name = "Namespace ISP"\n'
+        "detect_network = false\nper_host_rate = 0.0\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CENSORWATCH_", "REQUESTS_"))}
+    proc = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            netns,
+            sys.executable,
+            "-m",
+            "censorwatch",
+            "--config",
+            str(cfg),
+            "probe",
+            "run",
+            "--testlist",
+            str(lst),
+            "--timeout",
+            "2",
+            "--accept-risks",
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "accept_risks = true" in cfg.read_text(encoding="utf-8")
+    docs = {}
+    for line in out.read_text(encoding="utf-8").splitlines():
+        doc = json.loads(line)
+        docs[doc["input"].split("://")[1].split(":")[0].split("/")[0]] = doc
+    assert PROBE_SIDE not in out.read_text(encoding="utf-8")
+    return docs, proc
+
+
 def test_probe_in_a_namespace_uses_its_lying_system_resolver(netns, tmp_path):
     honest_zone = {
         "ok.test": [HOST_SIDE],
@@ -82,10 +145,7 @@ def test_probe_in_a_namespace_uses_its_lying_system_resolver(netns, tmp_path):
     lying_zone = dict(honest_zone, **{"dnsblock.test": [BLOCKPAGE_ADDR], "nx.test": NXDOMAIN})
     servers = []
     try:
-        try:
-            lying = LabResolver(lying_zone, host=HOST_SIDE, port=53)
-        except OSError as exc:
-            pytest.skip(f"cannot bind the namespace's resolver to {HOST_SIDE}:53: {exc}")
+        lying = _lying_resolver(lying_zone)
         servers.append(lying)
         honest = LabResolver(honest_zone)
         servers.append(honest)
@@ -101,59 +161,16 @@ def test_probe_in_a_namespace_uses_its_lying_system_resolver(netns, tmp_path):
             ),
         )
         serve_in_thread(helper)
-        lst = tmp_path / "kh.csv"
-        lst.write_text(
-            "url,category_code,category_description,date_added,source,notes\n"
-            + "".join(f"http://{h}:{real.port}/,NEWS,,2026-11-26,lab,\n" for h in honest_zone),
-            encoding="utf-8",
-        )
-        cfg = tmp_path / "censorwatch.toml"
-        cfg.write_text(
-            f'data_dir = "{tmp_path / "data"}"\ncountry = "KH"\n'
-            "[probe]\n"
-            f'control_url = "{server_url(helper)}"\n'
-            "control_resolvers = []\npublic_resolvers = []\n"
-            'probe_asn = 38623\nprobe_network_name = "Namespace ISP"\n'
-            "detect_network = false\nper_host_rate = 0.0\n",
-            encoding="utf-8",
-        )
-        out = tmp_path / "out.jsonl"
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("CENSORWATCH_", "REQUESTS_"))
-        }
-        proc = subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
+        try:
+            docs, proc = _probe_in(
                 netns,
-                sys.executable,
-                "-m",
-                "censorwatch",
-                "--config",
-                str(cfg),
-                "probe",
-                "run",
-                "--testlist",
-                str(lst),
-                "--timeout",
-                "2",
-                "--accept-risks",
-                "--output",
-                str(out),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=env,
-        )
-        helper.shutdown()
-        helper.server_close()
-        assert proc.returncode == 0, proc.stderr
-        docs = {}
-        for line in out.read_text(encoding="utf-8").splitlines():
-            doc = json.loads(line)
-            docs[doc["input"].split("://")[1].split(":")[0]] = doc
+                tmp_path,
+                [f"http://{h}:{real.port}/" for h in honest_zone],
+                server_url(helper),
+            )
+        finally:
+            helper.shutdown()
+            helper.server_close()
         verdicts = {h: d["test_keys"]["blocking"] for h, d in docs.items()}
         assert verdicts == {
             "ok.test": False,
@@ -169,8 +186,38 @@ def test_probe_in_a_namespace_uses_its_lying_system_resolver(netns, tmp_path):
         tcp = docs["ipblock.test"]["test_keys"]["tcp_connect"][0]
         assert tcp["status"]["success"] is False
         assert "consent recorded" in proc.stderr
-        assert "accept_risks = true" in cfg.read_text(encoding="utf-8")
-        assert PROBE_SIDE not in out.read_text(encoding="utf-8")
     finally:
         for s in servers:
             s.close()
+
+
+def test_cambodian_dns_answers_judged_in_a_namespace_without_a_test_helper(netns, tmp_path):
+    """Sinkhole, pfBlockerNG and OpenDNS answers, end to end through the system resolver.
+
+    The answers are outside 198.18.0.0/24, for which the namespace has no route: the probe's
+    connects fail at once and no packet leaves the namespace. There is no test helper (that
+    would connect to those addresses from outside), so only DNS signals and fingerprints speak.
+    """
+    lying_zone = {
+        "sinkhole.test": ["36.37.242.94"],
+        "pfblocker.test": ["10.10.10.1"],
+        "opendns.test": ["146.112.197.10"],
+        "loopback.test": ["127.0.0.1"],
+    }
+    lying = _lying_resolver(lying_zone)
+    try:
+        docs, _proc = _probe_in(netns, tmp_path, [f"http://{h}/" for h in lying_zone], "")
+    finally:
+        lying.close()
+    tk = {h: d["test_keys"] for h, d in docs.items()}
+    assert tk["sinkhole.test"]["blocking"] == "dns"
+    assert tk["sinkhole.test"]["x_verdict"]["confirmed"] is True
+    assert tk["sinkhole.test"]["x_verdict"]["fingerprints"] == [
+        "cw.kh_dns_viettel_metfone_sinkhole"
+    ]
+    assert tk["sinkhole.test"]["tcp_connect"][0]["status"]["failure"] == "network_unreachable"
+    assert tk["pfblocker.test"]["blocking"] == "dns"
+    assert tk["pfblocker.test"]["x_verdict"]["confirmed"] is False
+    assert tk["opendns.test"]["blocking"] is None
+    assert tk["opendns.test"]["x_verdict"]["anomaly"] is False
+    assert tk["loopback.test"]["blocking"] == "dns"
