@@ -22,7 +22,7 @@ from censorwatch.measurement import utcnow
 from censorwatch.store import Store
 from censorwatch.store.models import OoniAggregate
 
-from .api_client import ApiError, OoniApiClient, api_time
+from .api_client import ApiError, OoniApiClient
 
 log = logging.getLogger("censorwatch.ingest")
 
@@ -48,8 +48,8 @@ def fetch_aggregation(
     params = {
         "probe_cc": country,
         "test_name": test_name,
-        "since": api_time(since),
-        "until": api_time(until),
+        "since": _day(since),
+        "until": _day(until),
         "axis_x": "measurement_start_day",
         "time_grain": TIME_GRAIN,
     }
@@ -63,6 +63,11 @@ def fetch_aggregation(
         for raw in rows
         if (row := _row(raw, country=country, test_name=test_name, axis=axis)) is not None
     ]
+
+
+def _day(value: datetime | date) -> str:
+    """The aggregation endpoint takes days (as in OONI Explorer's own queries)."""
+    return (value.date() if isinstance(value, datetime) else value).isoformat()
 
 
 def _row(raw: Any, *, country: str, test_name: str, axis: str) -> dict[str, Any] | None:

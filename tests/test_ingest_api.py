@@ -315,6 +315,7 @@ def test_aggregation_is_monthly_and_idempotent(store, server, shared) -> None:
     assert rows[0].period_start.isoformat() == "2022-03-01"
     query = server.api_requests("/api/v1/aggregation")[0]
     assert "time_grain=month" in query and "axis_x=measurement_start_day" in query
+    assert "since=2022-03-01&until=2022-03-04" in query
 
 
 def test_cli_ingest_ooni(server, shared, isolated_env, tmp_path) -> None:
