@@ -245,3 +245,16 @@ def test_gzip_stream_is_read_line_by_line(tmp_path) -> None:
     first = next(records)
     assert first.line == 1 and json.loads(first.data) == {"i": 0}
     assert sum(1 for _ in records) == 999
+
+
+def test_documents_written_with_zlib_before_stay_readable() -> None:
+    import zlib
+
+    from censorwatch.store.codec import decode_document, encode_document
+
+    doc = {"test_name": "web_connectivity", "input": "https://vodkhmer.news/", "n": [1, 2.5]}
+    old = zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 6)
+    assert decode_document(old) == doc
+    assert decode_document(encode_document(doc)) == doc
+    assert decode_document(memoryview(encode_document(doc))) == doc
+    assert encode_document(None) is None and decode_document(None) is None
