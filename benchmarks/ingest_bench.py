@@ -188,7 +188,7 @@ def bench_raw(args: argparse.Namespace) -> None:
             f"{args.docs:,} web_connectivity documents in {len(files)} files, {size / 1e6:.1f} MB"
         )
 
-        # Parse + scrub + verdict, no store: the pipeline's own CPU cost.
+        # Parse + scrub + verdict + encode, no store: the pipeline's own CPU cost.
         parser = Ingestor(None, batch_size=args.batch)  # type: ignore[arg-type]
 
         def parse_only() -> None:
@@ -198,7 +198,7 @@ def bench_raw(args: argparse.Namespace) -> None:
 
         wall, cpu = timed(parse_only)
         print(
-            f"censorwatch parse + scrub + verdict (no store): {wall:.2f} s wall "
+            f"censorwatch parse + scrub + verdict + encode (no store): {wall:.2f} s wall "
             f"({args.docs / wall:,.0f}/s), {cpu:.2f} s CPU ({args.docs / cpu:,.0f}/s); "
             f"{parser.stats.verdicts:,} verdicts, {parser.stats.quarantined} quarantined"
         )

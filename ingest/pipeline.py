@@ -44,6 +44,7 @@ from censorwatch.measurement import (
     scrub_probe_ip,
 )
 from censorwatch.store import Store, WriteResult, write_measurements
+from censorwatch.store.codec import encode_document
 from censorwatch.store.models import MeasurementRow
 from censorwatch.verdict import apply_verdict, judge
 
@@ -349,6 +350,8 @@ class Ingestor:
             except Exception as exc:  # OONI's flags are kept; the row goes in
                 self.stats.verdict_errors += 1
                 log.warning("verdict not recomputed for %s: %s", m.measurement_uid, exc)
+        # Encoded now, so a batch holds bytes rather than parsed trees (see store.bulk).
+        m.document = encode_document(doc)  # type: ignore[assignment]
         return fit_columns(m)
 
     def from_api_rows(self, rows: Iterable[Any], ref: str) -> Iterator[Measurement]:
