@@ -79,6 +79,11 @@ class ProbeSettings:
             "https://8.8.8.8/dns-query",
         ]
     )
+    #: The same public resolvers over plain DNS (``HOST[:PORT]``), compared with their DoH
+    #: answers (same host) to reveal DNS interception.
+    public_resolvers: list[str] = field(
+        default_factory=lambda: ["1.1.1.1:53", "9.9.9.9:53", "8.8.8.8:53"]
+    )
     #: OONI Web Connectivity test-helper URL (``censorwatch control serve`` runs one).
     control_url: str = ""
     timeout: float = 10.0
@@ -96,6 +101,8 @@ class ProbeSettings:
     #: Network identity when it cannot be detected: never the IP address, only ASN and name.
     probe_asn: int = 0
     probe_network_name: str = ""
+    #: When probe_asn is 0, ask the Internet which network this is (ASN and name only).
+    detect_network: bool = True
 
 
 @dataclass
@@ -119,6 +126,30 @@ class OoniSettings:
     overlap_hours: int = 48
     #: Calls per minute allowed to the OONI API (its quota is about 10 cheap calls a minute).
     api_calls_per_minute: int = 10
+    #: What ``ingest ooni`` lists by default: "anomaly" (the evidence a report cites, confirmed
+    #: included), "confirmed", or "all" (slow under the API quota: prefer ``ingest raw``).
+    api_filter: str = "anomaly"
+    #: Rows per page of /api/v1/measurements.
+    page_size: int = 1000
+    #: Seconds to wait for one HTTP answer (API or bucket) before retrying.
+    timeout: float = 60.0
+    #: Tries per request (timeouts, 5xx, 429) before giving up, with exponential backoff.
+    retry_attempts: int = 8
+    #: Longest wait between two tries, in seconds (a longer Retry-After is capped to this).
+    retry_max_wait: float = 300.0
+    #: How far back the first ``ingest ooni`` of a country goes when no --since is given.
+    initial_days: int = 365
+    #: Measurements written per transaction.
+    batch_size: int = 5000
+
+
+@dataclass
+class VerdictSettings:
+    """How measurements are judged (shared by our probes and OONI ingest)."""
+
+    #: Extra blocking-fingerprint files (OONI's CSV/JSON, a working group's own), loaded beside
+    #: the project's own ``censorwatch/data/fingerprints/censorwatch.json``.
+    fingerprint_files: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -166,9 +197,61 @@ class ReportSettings:
     """What the annual report says about who made it."""
 
     organisation: str = ""
+    #: Title on the cover; empty: "Internet Censorship Report: <country> <period>".
     title: str = ""
+    #: Folder of Markdown sections (legal context, recommendations) written by the working
+    #: group and rendered, attributed, in section 7 of the report; empty: none.
+    sections_dir: str = ""
     timezone: str = "Asia/Phnom_Penh"
     lang: str = "en"
+
+
+@dataclass
+class AnalysisSettings:
+    """How the analysis turns measurements into verdicts (docs/analysis-method.md).
+
+    These numbers are the published method: the report's method section is generated from
+    them, so changing one changes what the report says it did. Keep them stable from one
+    year to the next so that yearly counts stay comparable.
+    """
+
+    #: Local time zone for day and month boundaries; empty: the country's (country_timezones,
+    #: else the system's zone table when the country has a single zone).
+    timezone: str = ""
+    #: ``CC=Area/City`` pairs: the local time zone of each country (Cambodia is UTC+7).
+    country_timezones: list[str] = field(default_factory=lambda: ["KH=Asia/Phnom_Penh"])
+    #: "Likely blocked" on a network needs at least this share of judged measurements
+    #: (measurements that are not failures) to show an anomaly...
+    likely_min_anomaly_rate: float = 0.5
+    #: ...across at least this many judged measurements on that network...
+    likely_min_measurements: int = 10
+    #: ...with anomalies on at least this many distinct local days...
+    likely_min_days: int = 3
+    #: ...on at least this many networks (fewer when fewer networks measured the domain
+    #: enough: Cambodian blocking is decided per ISP, so one ISP can be enough).
+    likely_min_networks: int = 1
+    #: "Confirmed" needs this many fingerprint-confirmed measurements (a known blockpage or
+    #: sinkhole answer)...
+    confirmed_min_measurements: int = 1
+    #: ...or our own probe and OONI both seeing an anomaly of the same blocking method for
+    #: the same URL on the same network and local day, on at least this many days (0 turns
+    #: the agreement rule off; more than one, because unrelated network trouble sometimes
+    #: coincides).
+    confirmed_min_agreement_days: int = 3
+    #: "Accessible" when at most this share of judged measurements shows an anomaly (sporadic
+    #: anomalies are usually network trouble, not censorship); between this and
+    #: "likely" is "inconclusive".
+    accessible_max_anomaly_rate: float = 0.1
+    #: "Still blocked at the end of the period" looks at this many final local days.
+    still_blocked_days: int = 30
+    #: An instant-messaging or circumvention app is "unreachable" on a network in a month
+    #: when at least this share of its judged measurements shows an anomaly, across at least
+    #: ``apps_min_measurements`` judged measurements.
+    apps_min_anomaly_rate: float = 0.5
+    apps_min_measurements: int = 3
+    #: CSV of event annotations (date,end_date,label,kind,source), relative to the config
+    #: file; empty: none.
+    events_path: str = ""
 
 
 @dataclass
@@ -181,9 +264,11 @@ class Config:
     testlists: TestlistSettings = field(default_factory=TestlistSettings)
     probe: ProbeSettings = field(default_factory=ProbeSettings)
     ooni: OoniSettings = field(default_factory=OoniSettings)
+    verdict: VerdictSettings = field(default_factory=VerdictSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
     #: The TOML file the values came from, if any (not a key of the file itself).
     config_file: str | None = None
     #: Where each dotted key's value came from: "default", a file path, "env:NAME" or "cli".
@@ -359,6 +444,12 @@ def load_config(
             cfg.data_dir = str(base / Path(cfg.data_dir).expanduser())
         if origins["testlists.paths"] != "default":
             cfg.testlists.paths = [str(base / Path(p).expanduser()) for p in cfg.testlists.paths]
+        if origins["analysis.events_path"] != "default" and cfg.analysis.events_path:
+            cfg.analysis.events_path = str(base / Path(cfg.analysis.events_path).expanduser())
+        if origins["verdict.fingerprint_files"] != "default":
+            cfg.verdict.fingerprint_files = [
+                str(base / Path(p).expanduser()) for p in cfg.verdict.fingerprint_files
+            ]
         cfg.config_file = str(file_path)
 
     for dotted in keys:

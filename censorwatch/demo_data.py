@@ -64,6 +64,9 @@ NETWORKS: tuple[DemoNetwork, ...] = (
     DemoNetwork(64503, "Demo Fibre (synthetic)", 0.13, ""),
 )
 
+#: Networks on which the working group's own probes run in the demo.
+OUR_PROBE_ASNS = (64500, 64503)
+
 #: The blockpage server the "sinkhole" networks answer with (RFC 5737 documentation range).
 SINKHOLE_IP = "203.0.113.94"
 
@@ -74,7 +77,8 @@ SITES: tuple[DemoSite, ...] = (
     DemoSite("https://exiled-radio.example/khmer/", "NEWS", _D(2023, 2, 13), None),
     DemoSite("https://investigative-daily.example/", "NEWS", _D(2023, 7, 1), _D(2023, 9, 30)),
     DemoSite("https://land-rights-watch.example/", "HUMR", _D(2023, 5, 2), None, (64500,)),
-    DemoSite("https://election-monitor.example/", "POLR", _D(2023, 7, 10), _D(2023, 8, 15)),
+    # Blocked only where the network answers NXDOMAIN: no fingerprint confirms it ("likely").
+    DemoSite("https://election-monitor.example/", "POLR", _D(2023, 3, 1), None, (64501,)),
     DemoSite("https://opposition-party.example/", "POLR", _D(2023, 1, 1), None),
     DemoSite("https://human-rights-ngo.example/", "HUMR"),
     DemoSite("https://lgbt-community.example/", "LGBT"),
@@ -134,7 +138,8 @@ def generate(total: int = 40_000, seed: int = SEED) -> Iterator[Measurement]:
             start = local - LOCAL_OFFSET  # stored as UTC
             net = rng.choices(NETWORKS, weights=[n.share for n in NETWORKS])[0]
             site = SITES[rng.randrange(len(SITES))]
-            ours = rng.random() < 0.1
+            # The working group's own volunteers are on two of the networks only.
+            ours = net.asn in OUR_PROBE_ASNS and rng.random() < 0.2
             yield _web_connectivity(rng, start, day, net, site, ours, f"{month:02d}{i:06d}")
         for j in range(max(n_month // 40, 1)):
             day = first + dt.timedelta(days=rng.randrange(days))
@@ -169,7 +174,7 @@ def _web_connectivity(
         anomaly = True
         confirmed = net.blocking == "sinkhole"  # the sinkhole answer is a known fingerprint
     else:
-        spurious = rng.random() < 0.015  # a site down for a moment: an anomaly, not a block
+        spurious = rng.random() < 0.004  # a site down for a moment: an anomaly, not a block
         blocking = "http-failure" if spurious else "false"
         accessible = not spurious
         anomaly, confirmed = spurious, False

@@ -12,6 +12,7 @@ Every label that may have come from the network (a domain, a network name) is es
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -48,10 +49,26 @@ class Callout:
 
 @dataclass(frozen=True)
 class Marker:
-    """An event drawn on a time axis between bars ``index`` (e.g. a training, an election)."""
+    """An event drawn on a time axis at bar ``index`` (e.g. a training, an election).
+
+    The chart shows ``number`` (default: its position) in a circle; ``label`` is its tooltip
+    and belongs in the numbered list printed with the chart.
+    """
 
     index: int
     label: str
+    number: str = ""
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5 or 5 x 10^n that is at least ``value`` (axis maximum)."""
+    if value <= 0:
+        return 1
+    exponent = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if step * exponent >= value:
+            return step * exponent
+    return 10 * exponent
 
 
 def _svg_open(width: int, height: int, title: str, desc: str, css_class: str) -> tuple[str, str]:
@@ -81,9 +98,9 @@ def bar_chart(
     head, tail = _svg_open(width, height, title, desc, "bar-chart")
     if not values:
         return Markup(head + tail)
-    left, right, top, bottom = 56, 12, 36, 46
+    left, right, top, bottom = 56, 12, 44, 46
     plot_w, plot_h = width - left - right, height - top - bottom
-    vmax = max(max(values), 1)
+    vmax = nice_ceiling(max(values))
     slot = plot_w / len(values)
     bar_w = max(slot * 0.7, 1)
     called = {c.index: c.label for c in callouts}
@@ -111,12 +128,16 @@ def bar_chart(
                 f'<text x="{x + bar_w / 2:.1f}" y="{max(y - 6, 12):.1f}" class="callout" '
                 f'text-anchor="middle">{escape(called[i])}</text>'
             )
-    for marker in markers:
+    for n, marker in enumerate(markers, start=1):
+        # Events are numbered on the chart and named in the numbered list beside it, so long
+        # labels never overlap bars, callouts or each other.
         x = left + marker.index * slot + slot / 2
         parts.append(
-            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 8}" y2="{top + plot_h}" class="marker"/>'
-            f'<text x="{x + 3:.1f}" y="{top - 12}" class="marker-label">'
-            f"{escape(marker.label)}</text>"
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 14}" y2="{top + plot_h}" class="marker">'
+            f"<title>{escape(marker.label)}</title></line>"
+            f'<circle cx="{x:.1f}" cy="{top - 22}" r="9" class="marker-dot"/>'
+            f'<text x="{x:.1f}" y="{top - 18}" class="marker-label" text-anchor="middle">'
+            f"{escape(marker.number or str(n))}</text>"
         )
     parts.append(tail)
     return Markup("".join(parts))

@@ -74,9 +74,12 @@ class EventRow:
 class Evidence:
     """One measurement cited as evidence: an OONI Explorer link or our own measurement id."""
 
+    #: The measurement's full identifier (OONI measurement_uid or ours).
     label: str
     url: str | None
     source: str  # ooni or censorwatch
+    #: What the table shows: date, network and source, e.g. "13 Jan 2023, AS38623, OONI".
+    text: str = ""
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,8 @@ def build_charts(model: ReportModel, lang: Language) -> dict[str, Markup]:
             callouts.append(charts.Callout(lowest, _("lowest")))
         month_index = {m.month: i for i, m in enumerate(months)}
         markers = [
-            charts.Marker(month_index[e.start.strftime("%Y-%m")], e.label)
-            for e in model.events
+            charts.Marker(month_index[e.start.strftime("%Y-%m")], e.label, lang.digits(str(n)))
+            for n, e in enumerate(model.events, start=1)
             if e.start.strftime("%Y-%m") in month_index
         ]
         out["months"] = charts.bar_chart(

@@ -91,7 +91,8 @@ def main() -> int:
         if "start_in" in job:
             job["start"] = time.time() + job.pop("start_in")
     schedules, jobs = schedules_and_jobs(spec["jobs"])
-    service = SchedulerService(config_for(spec), store, jobs=jobs, schedules=schedules)
+    kwargs = {"jobstore_table": spec["table"]} if spec.get("table") else {}
+    service = SchedulerService(config_for(spec), store, jobs=jobs, schedules=schedules, **kwargs)
     print("ready " + json.dumps(spec["jobs"]), flush=True)
     return service.run_forever()
 

@@ -47,6 +47,7 @@ def browser():
 
 
 def open_report(browser, html: str, tmp_path: Path, width: int = 1200):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     report = tmp_path / "report.html"
     report.write_text(html, encoding="utf-8")
     context = browser.new_context(viewport={"width": width, "height": 900})
@@ -73,6 +74,31 @@ def test_report_opens_offline_accessibly(browser, report_model, tmp_path: Path, 
     page.screenshot(path=str(tmp_path / f"report-{lang}.png"), full_page=True)
     assert violations == [], results.generate_report()
     page.context.close()
+
+
+def test_demo_report_in_the_browser(browser, tmp_path: Path) -> None:
+    """The real generated report (demo data through analysis), checked like the template."""
+    from click.testing import CliRunner
+
+    from censorwatch.cli import cli
+
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(
+        cli, ["demo", "--output", str(out), "--measurements", "2000"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    for name in ("report.html", "report-km.html"):
+        page, requests, errors = open_report(
+            browser, (out / name).read_text(encoding="utf-8"), tmp_path / name
+        )
+        assert [u for u in requests if not u.startswith(("file://", "data:"))] == []
+        assert errors == []
+        from axe_playwright_python.sync_playwright import Axe
+
+        results = Axe().run(page)
+        page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+        assert results.response["violations"] == [], results.generate_report()
+        page.context.close()
 
 
 def test_script_in_network_text_does_not_run(browser, report_model, tmp_path: Path) -> None:

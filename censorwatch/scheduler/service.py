@@ -207,6 +207,7 @@ class SchedulerService:
         *,
         jobs: Mapping[str, JobDefinition] | None = None,
         schedules: Iterable[Schedule] | None = None,
+        jobstore_table: str = JOBSTORE_TABLE,
     ) -> None:
         self.config = config
         self.store = store
@@ -220,7 +221,7 @@ class SchedulerService:
         self._interrupt_now = threading.Event()
         self.scheduler = BackgroundScheduler(
             jobstores={
-                "default": SQLAlchemyJobStore(engine=store.engine, tablename=JOBSTORE_TABLE)
+                "default": SQLAlchemyJobStore(engine=store.engine, tablename=jobstore_table)
             },
             executors={"default": {"type": "threadpool", "max_workers": 4}},
             job_defaults={

@@ -6,7 +6,7 @@ once, with where it was delivered. APScheduler's own table (``apscheduler_jobs``
 by its job store, not here.
 
 Revision ID: 0005
-Revises: 0003 (the integrator re-points this to 0004 when the ingest branch is merged)
+Revises: 0004
 Create Date: 2026-11-26
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,137 @@
+"""Coverage: how much was measured, when, where and by whom.
+
+A blocking count means little without the effort behind it: the report shows measurements
+per month, network, test and source, how much of the test list was tested, and the busiest
+and quietest months, so that a drop in blocked sites can be told apart from a drop in
+testing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from censorwatch.analysis.period import Period
+from censorwatch.analysis.rules import ANOMALY, CONFIRMED, FAILURE, OK, WEB_TESTS
+
+STATUS_COLUMNS = ["measurements", OK, ANOMALY, CONFIRMED, FAILURE]
+
+
+@dataclass
+class Coverage:
+    """Measurement effort over the period (counts are measurements; months are local)."""
+
+    measurements: int
+    urls_tested: int
+    domains_tested: int
+    testlist_urls: int
+    testlist_urls_tested: int
+    #: month, measurements, ok, anomaly, confirmed, failure (every month of the period).
+    by_month: pd.DataFrame
+    #: asn, name, measurements, ok, anomaly, confirmed, failure, first_day... per network.
+    by_network: pd.DataFrame
+    #: test_name, counts.
+    by_test: pd.DataFrame
+    #: source, counts.
+    by_source: pd.DataFrame
+    #: month, source, counts.
+    by_month_source: pd.DataFrame
+    #: month, asn, name, counts.
+    by_network_month: pd.DataFrame
+    busiest_month: str | None
+    quietest_month: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "measurements": self.measurements,
+            "urls_tested": self.urls_tested,
+            "domains_tested": self.domains_tested,
+            "testlist_urls": self.testlist_urls,
+            "testlist_urls_tested": self.testlist_urls_tested,
+            "networks": _records(self.by_network),
+            "by_month": _records(self.by_month),
+            "by_test": _records(self.by_test),
+            "by_source": _records(self.by_source),
+            "busiest_month": self.busiest_month,
+            "quietest_month": self.quietest_month,
+        }
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for rec in df.to_dict(orient="records"):
+        out.append({k: _plain(v) for k, v in rec.items()})
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def _sum_by(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    if df.empty:
+        return pd.DataFrame(columns=[*keys, *STATUS_COLUMNS])
+    return df.groupby(keys, as_index=False, sort=True)[STATUS_COLUMNS].sum()
+
+
+def normalise_url(url: str) -> str:
+    """Test-list URLs and measured inputs compared without case in the host or a final /."""
+    text = url.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text.rstrip("/")
+    host, slash, path = rest.partition("/")
+    return f"{scheme.lower()}://{host.lower()}{slash}{path}".rstrip("/")
+
+
+def compute_coverage(
+    cells: pd.DataFrame,
+    period: Period,
+    names: dict[int, str],
+    testlist: pd.DataFrame,
+) -> Coverage:
+    """Coverage from the aggregated cells (all tests; app cells judged in Python included)."""
+    months = pd.DataFrame({"month": period.months()})
+    by_month = months.merge(_sum_by(cells, ["month"]), on="month", how="left")
+    by_month[STATUS_COLUMNS] = by_month[STATUS_COLUMNS].fillna(0).astype("int64")
+
+    by_network = _sum_by(cells, ["probe_asn"]).rename(columns={"probe_asn": "asn"})
+    by_network.insert(1, "name", [names.get(int(a), f"AS{int(a)}") for a in by_network["asn"]])
+    by_network_month = _sum_by(cells, ["month", "probe_asn"]).rename(columns={"probe_asn": "asn"})
+    by_network_month.insert(
+        2, "name", [names.get(int(a), f"AS{int(a)}") for a in by_network_month["asn"]]
+    )
+
+    web = cells[cells["test_name"].isin(WEB_TESTS) & cells["input"].notna()]
+    inputs = set(web["input"].unique())
+    domains = set(web["domain"].dropna().unique())
+    listed = {normalise_url(u) for u in testlist["url"]} if not testlist.empty else set()
+    tested = {normalise_url(u) for u in inputs}
+
+    busiest = quietest = None
+    if not by_month.empty and by_month["measurements"].sum() > 0:
+        counts = list(zip(by_month["month"], by_month["measurements"], strict=True))
+        busiest = min(counts, key=lambda mc: (-mc[1], mc[0]))[0]
+        quietest = min(counts, key=lambda mc: (mc[1], mc[0]))[0]
+
+    return Coverage(
+        measurements=int(cells["measurements"].sum()) if not cells.empty else 0,
+        urls_tested=len(inputs),
+        domains_tested=len(domains),
+        testlist_urls=len(listed),
+        testlist_urls_tested=len(listed & tested),
+        by_month=by_month[["month", *STATUS_COLUMNS]],
+        by_network=by_network,
+        by_test=_sum_by(cells, ["test_name"]),
+        by_source=_sum_by(cells, ["source"]),
+        by_month_source=_sum_by(cells, ["month", "source"]),
+        by_network_month=by_network_month,
+        busiest_month=busiest,
+        quietest_month=quietest,
+    )

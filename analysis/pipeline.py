@@ -1,0 +1,190 @@
+"""``analyze()``: read the store once, apply the rules, return an :class:`AnalysisResult`.
+
+This is the only module of the analysis that both reads the store and calls the rules; the
+rules themselves (verdicts, domains, coverage, changes, agreement, apps) are pure functions
+of DataFrames. All reads happen in one transaction, so the numbers are of one consistent
+snapshot of the store even while an ingest is writing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import Connection, Engine
+
+from censorwatch.analysis.agreement import (
+    Agreement,
+    both_anomalous_cells,
+    both_anomalous_days,
+    compare_sources,
+)
+from censorwatch.analysis.apps import app_table, judged_app_cells
+from censorwatch.analysis.changes import Changes, compare_periods
+from censorwatch.analysis.coverage import compute_coverage
+from censorwatch.analysis.domains import (
+    anomaly_days_per_domain,
+    category_table,
+    domain_month_table,
+    domain_network_month_table,
+    domain_network_table,
+    domain_table,
+    network_table,
+    still_blocked,
+    url_table,
+    web_cells,
+)
+from censorwatch.analysis.events import load_events
+from censorwatch.analysis.evidence import pick_evidence
+from censorwatch.analysis.frames import day_text
+from censorwatch.analysis.load import (
+    Scope,
+    count_sources,
+    iter_unjudged_apps,
+    load_agreement_cells,
+    load_anomalous_measurements,
+    load_cells,
+    load_networks,
+    load_testlist,
+)
+from censorwatch.analysis.method import describe_method
+from censorwatch.analysis.period import Period
+from censorwatch.analysis.result import AnalysisResult
+from censorwatch.analysis.verdicts import BLOCKED_VERDICTS, VERDICTS, Thresholds, judge_domains
+from censorwatch.config import AnalysisSettings
+from censorwatch.measurement import SOURCE_OONI, SOURCE_PROBE
+from censorwatch.store import Store
+
+log = logging.getLogger(__name__)
+
+AGREEMENT_INPUT_COLUMNS = [
+    "input",
+    "domain",
+    "probe_asn",
+    "day",
+    *(f"{n}_{k}" for n in ("ours", "theirs") for k in ("n", "judged", "anomalies")),
+]
+
+
+@dataclass
+class _Judged:
+    cells: pd.DataFrame
+    app_cells: pd.DataFrame
+    web: pd.DataFrame
+    per_network: pd.DataFrame
+    verdicts: pd.DataFrame
+    agreement: Agreement
+    #: URL/network/day cells where both our probe and OONI observed an anomaly.
+    both_anomalous: pd.DataFrame
+
+
+def _judge(conn: Connection, engine: Engine, scope: Scope, t: Thresholds) -> _Judged:
+    loaded = load_cells(conn, scope, engine)
+    cells = loaded.cells
+    app_cells = judged_app_cells(iter_unjudged_apps(conn, scope), scope.period)
+    web = web_cells(cells)
+    sources = count_sources(web)
+    if sources.get(SOURCE_PROBE) and sources.get(SOURCE_OONI):
+        table = load_agreement_cells(conn, scope, SOURCE_PROBE, SOURCE_OONI, engine=engine)
+    else:
+        table = pd.DataFrame(columns=AGREEMENT_INPUT_COLUMNS)
+    agreement = compare_sources(table)
+    days = anomaly_days_per_domain(loaded.anomaly_days)
+    both = both_anomalous_days(loaded.anomaly_days, SOURCE_PROBE, SOURCE_OONI)
+    per_network = domain_network_table(web, days, both)
+    verdicts = judge_domains(per_network, t)
+    cells_both = both_anomalous_cells(loaded.anomaly_days, SOURCE_PROBE, SOURCE_OONI)
+    return _Judged(cells, app_cells, web, per_network, verdicts, agreement, cells_both)
+
+
+def _ordered(domains: pd.DataFrame) -> pd.DataFrame:
+    rank = {v: i for i, v in enumerate(VERDICTS)}
+    out = domains.assign(_r=domains["verdict"].map(rank))
+    out = out.sort_values(["_r", "domain"], kind="mergesort").drop(columns="_r")
+    return out.reset_index(drop=True)
+
+
+def analyze(
+    store: Store,
+    country: str,
+    period: Period,
+    settings: AnalysisSettings | None = None,
+    *,
+    compare_previous: bool = True,
+) -> AnalysisResult:
+    """The full analysis of ``country`` over ``period`` with the ``[analysis]`` settings."""
+    settings = settings or AnalysisSettings()
+    t = Thresholds.from_settings(settings)
+    events = load_events(settings.events_path, period)
+    country = country.upper()
+    scope = Scope(country, period)
+    with store.engine.connect() as conn, conn.begin():
+        now = _judge(conn, store.engine, scope, t)
+        names_df = load_networks(conn)
+        names = {
+            int(a): str(n) for a, n in zip(names_df["asn"], names_df["name"], strict=True) if n
+        }
+        testlist = load_testlist(conn, period)
+        blocked_names = sorted(
+            now.verdicts.loc[now.verdicts["verdict"].isin(BLOCKED_VERDICTS), "domain"]
+        )
+        blocked_any = bool(blocked_names)
+        anomalous = load_anomalous_measurements(conn, scope, blocked_names)
+        window = (
+            web_cells(
+                load_cells(
+                    conn, Scope(country, period.tail(t.still_blocked_days)), domains=blocked_names
+                ).cells
+            )
+            if blocked_any
+            else pd.DataFrame()
+        )
+        previous = (
+            _judge(conn, store.engine, Scope(country, period.previous()), t).verdicts
+            if compare_previous
+            else None
+        )
+
+    urls = url_table(now.web, testlist)
+    still = still_blocked(window, now.verdicts, t)
+    domains = _ordered(domain_table(now.verdicts, now.per_network, urls, still))
+    all_cells = pd.concat(
+        [c for c in (now.cells, now.app_cells.assign(source=SOURCE_OONI)) if not c.empty]
+        or [now.cells],
+        ignore_index=True,
+    )
+    coverage = compute_coverage(all_cells, period, names, testlist)
+    if previous is not None:
+        prev_urls_categories = domains[["domain", "category_code"]]
+        prev = previous.merge(prev_urls_categories, on="domain", how="left")
+        changes = compare_periods(domains, prev, period.previous())
+    else:
+        empty = pd.DataFrame(columns=["domain", "category_code", "verdict"])
+        changes = compare_periods(domains, empty, period.previous())
+    return AnalysisResult(
+        country=country,
+        period=period,
+        method=describe_method(t, period, country),
+        coverage=coverage,
+        domains=domains,
+        urls=urls,
+        domain_networks=now.per_network.assign(
+            first_anomaly=day_text(now.per_network["first_anomaly"]),
+            last_anomaly=day_text(now.per_network["last_anomaly"]),
+        ),
+        domain_months=domain_month_table(now.web),
+        domain_network_months=domain_network_month_table(now.web),
+        categories=category_table(domains),
+        networks=network_table(now.per_network, domains, names),
+        apps=app_table(now.cells, now.app_cells, names, t),
+        apps_by_network=app_table(now.cells, now.app_cells, names, t, by_month=False),
+        changes=changes,
+        agreement=now.agreement,
+        evidence=pick_evidence(anomalous, domains, now.both_anomalous),
+        events=events,
+        network_names=names,
+    )
+
+
+__all__ = ["Changes", "analyze"]

@@ -1,0 +1,207 @@
+"""The bundle the report renders: :class:`AnalysisResult`, and its stable JSON form.
+
+Everything is plain data (pandas DataFrames, dataclasses, tuples); the report must not need
+the store. :meth:`AnalysisResult.to_json` is the documented contract of
+``censorwatch analyze --format json`` (docs/analysis-json.md): keys may be added, none
+renamed or removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from censorwatch.analysis.agreement import Agreement
+from censorwatch.analysis.changes import Changes
+from censorwatch.analysis.coverage import Coverage, _plain, _records
+from censorwatch.analysis.events import Event
+from censorwatch.analysis.method import Method
+from censorwatch.analysis.period import Period
+from censorwatch.analysis.verdicts import (
+    ACCESSIBLE,
+    BLOCKED_VERDICTS,
+    CONFIRMED,
+    INCONCLUSIVE,
+    LIKELY,
+)
+
+JSON_SCHEMA = "censorwatch.analysis/1"
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The numbers a report opens with."""
+
+    measurements: int
+    urls_tested: int
+    domains_tested: int
+    networks: int
+    blocked: int
+    confirmed: int
+    likely: int
+    inconclusive: int
+    accessible: int
+    still_blocked: int
+    newly_blocked: int
+    unblocked: int
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class AnalysisResult:
+    """One country, one period: every table the report shows, and the method behind them.
+
+    Tables (DataFrames, deterministic order):
+
+    * ``domains``: one row per website domain (see ``domains.DOMAIN_COLUMNS``), ordered by
+      verdict (confirmed, likely, inconclusive, accessible) then domain;
+    * ``urls``: one row per measured URL;
+    * ``domain_networks``, ``domain_months``, ``domain_network_months``: the same counts split
+      by network (``probe_asn``) and local month;
+    * ``categories``: verdict counts per test-list category;
+    * ``networks``: per network, domains tested and found blocked there;
+    * ``apps``: per app, network and month, ``status`` reachable / blocked / partly /
+      inconclusive; ``apps_by_network``: the same per app and network over the period;
+    * ``coverage``: measurement effort (:class:`Coverage`), ``changes`` (:class:`Changes`),
+      ``agreement`` (:class:`Agreement`), ``events`` and ``method`` (:class:`Method`).
+    """
+
+    country: str
+    period: Period
+    method: Method
+    coverage: Coverage
+    domains: pd.DataFrame
+    urls: pd.DataFrame
+    domain_networks: pd.DataFrame
+    domain_months: pd.DataFrame
+    domain_network_months: pd.DataFrame
+    categories: pd.DataFrame
+    networks: pd.DataFrame
+    apps: pd.DataFrame
+    apps_by_network: pd.DataFrame
+    changes: Changes
+    agreement: Agreement
+    #: Measurements cited for each blocked domain (see :mod:`censorwatch.analysis.evidence`).
+    evidence: pd.DataFrame
+    events: list[Event]
+    network_names: dict[int, str]
+
+    @property
+    def blocked(self) -> pd.DataFrame:
+        """The blocked websites: confirmed or likely."""
+        return self.domains[self.domains["verdict"].isin(BLOCKED_VERDICTS)].reset_index(drop=True)
+
+    @property
+    def headline(self) -> Headline:
+        counts = self.domains["verdict"].value_counts().to_dict() if len(self.domains) else {}
+        return Headline(
+            measurements=self.coverage.measurements,
+            urls_tested=self.coverage.urls_tested,
+            domains_tested=len(self.domains),
+            networks=len(self.coverage.by_network),
+            blocked=sum(int(counts.get(v, 0)) for v in BLOCKED_VERDICTS),
+            confirmed=int(counts.get(CONFIRMED, 0)),
+            likely=int(counts.get(LIKELY, 0)),
+            inconclusive=int(counts.get(INCONCLUSIVE, 0)),
+            accessible=int(counts.get(ACCESSIBLE, 0)),
+            still_blocked=int((self.domains["still_blocked"] == True).sum())  # noqa: E712
+            if len(self.domains)
+            else 0,
+            newly_blocked=len(self.changes.newly_blocked),
+            unblocked=len(self.changes.unblocked),
+        )
+
+    def network_name(self, asn: int) -> str:
+        return self.network_names.get(int(asn), f"AS{int(asn)}")
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table, flat (tuples joined with ``;``), for CSV files named after the keys."""
+        c = self.coverage
+        tables = {
+            "domains": self.domains,
+            "urls": self.urls,
+            "domain_networks": self.domain_networks,
+            "domain_months": self.domain_months,
+            "domain_network_months": self.domain_network_months,
+            "categories": self.categories,
+            "networks": self.networks,
+            "apps": self.apps,
+            "apps_by_network": self.apps_by_network,
+            "coverage_by_month": c.by_month,
+            "coverage_by_network": c.by_network,
+            "coverage_by_network_month": c.by_network_month,
+            "coverage_by_test": c.by_test,
+            "coverage_by_source": c.by_source,
+            "coverage_by_month_source": c.by_month_source,
+            "changes": self.changes.table,
+            "agreement": self.agreement.table,
+            "agreement_by_domain": self.agreement.by_domain,
+            "evidence": self.evidence,
+            "events": pd.DataFrame(
+                [e.to_dict() for e in self.events],
+                columns=["date", "end_date", "label", "kind", "source"],
+            ),
+        }
+        return {name: _flat(df) for name, df in tables.items()}
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON document of ``censorwatch analyze --format json``."""
+        cited: dict[str, list[dict[str, Any]]] = {}
+        for ev in self.evidence.to_dict(orient="records"):
+            cited.setdefault(ev["domain"], []).append(
+                {k: _plain(v) for k, v in ev.items() if k != "domain"}
+            )
+        domains = []
+        for rec in self.domains.to_dict(orient="records"):
+            domains.append(
+                {
+                    "domain": rec["domain"],
+                    "category_code": _plain(rec["category_code"]),
+                    "verdict": rec["verdict"],
+                    "confirmed_by": _plain(rec["confirmed_by"]),
+                    "methods": list(rec["methods"]),
+                    "networks": [
+                        {"asn": int(a), "name": self.network_name(a)} for a in rec["networks"]
+                    ],
+                    "measurements": int(rec["measurements"]),
+                    "anomalies": int(rec["anomalies"]),
+                    "confirmed": int(rec["confirmed"]),
+                    "failures": int(rec["failures"]),
+                    "anomaly_rate": round(float(rec["anomaly_rate"]), 6),
+                    "first_blocked": _plain(rec["first_blocked"]),
+                    "last_blocked": _plain(rec["last_blocked"]),
+                    "still_blocked": _plain(rec["still_blocked"]),
+                    "urls": int(rec["urls"]),
+                    "evidence": cited.get(rec["domain"], []),
+                }
+            )
+        return {
+            "schema": JSON_SCHEMA,
+            "country": self.country,
+            "period": self.period.to_dict(),
+            "headline": self.headline.to_dict(),
+            "coverage": self.coverage.to_dict(),
+            "domains": domains,
+            "categories": _records(self.categories),
+            "networks": _records(self.networks),
+            "changes": self.changes.to_dict(),
+            "agreement": self.agreement.to_dict(),
+            "apps": _records(self.apps),
+            "apps_by_network": _records(self.apps_by_network.drop(columns="month")),
+            "events": [e.to_dict() for e in self.events],
+            "method": self.method.to_dict(),
+        }
+
+
+def _flat(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object and out[col].map(lambda v: isinstance(v, tuple)).any():
+            out[col] = out[col].map(
+                lambda v: ";".join(str(x) for x in v) if isinstance(v, tuple) else v
+            )
+    return out
