@@ -151,16 +151,42 @@ def test_status_and_run_now(store, tmp_path, monkeypatch) -> None:
     assert rows["analyze"]["last_outcome"] is None
 
 
-def test_real_job_reports_a_missing_stage(store, tmp_path) -> None:
-    """Without the probe stage installed, the job fails with a clear, recorded message."""
+def test_probe_job_needs_consent_and_never_asks(store, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # consent may live in ./censorwatch.toml: there is none here
+    monkeypatch.delenv("CENSORWATCH_CONFIG", raising=False)
     cfg = config_for({"db": store.url, "data_dir": str(tmp_path)})
-    from censorwatch.cli import cli
-
-    if "probe" in cli.commands:
-        pytest.skip("the probe stage is installed here")
     result = execute_job(cfg, store, jobs_module.JOBS["probe"])
     assert result.outcome == "failed"
-    assert "censorwatch probe run" in result.error and "not available" in result.error
+    assert "needs your consent" in result.error and "probe.accept_risks" in result.error
+
+
+def test_probe_job_calls_the_probe_library_with_the_stop_event(store, tmp_path, monkeypatch):
+    """The real `probe` job, the probe library replaced by a stand-in (no network here)."""
+    from censorwatch.probes import service as probe_service
+    from censorwatch.probes.runner import RunStats
+    from censorwatch.scheduler.service import current_stop_event
+
+    seen = {}
+
+    def fake_run_probe(cfg, store, options, say=None, stop=None):
+        seen["stop"] = stop
+        stats = RunStats(planned=5, measured=3, anomalies=1, confirmed=1, errors=0)
+        stats.interrupted = stop.is_set()
+        return probe_service.RunSummary(run_id=7, stats=stats, testlist_hash="h", network="AS0")
+
+    monkeypatch.setattr(probe_service, "run_probe", fake_run_probe)
+    cfg = config_for({"db": store.url, "data_dir": str(tmp_path)})
+    cfg.probe.accept_risks = True
+    result = execute_job(cfg, store, jobs_module.JOBS["probe"])
+    assert result.outcome == "success", result.error
+    assert result.counts["measured"] == 3 and result.counts["probe_run"] == 7
+    assert seen["stop"] is current_stop_event()
+    stopping = threading.Event()
+    stopping.set()  # as when the scheduler shuts down during the run
+    monkeypatch.setattr("censorwatch.scheduler.service.current_stop_event", lambda: stopping)
+    result = execute_job(cfg, store, jobs_module.JOBS["probe"])
+    assert result.outcome == "interrupted"
+    assert runs(store, "probe")[-1].outcome == "interrupted"
 
 
 def idle_jobs() -> dict[str, JobDefinition]:

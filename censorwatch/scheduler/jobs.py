@@ -5,9 +5,10 @@ what it did (``{"measurements": 120}``). The scheduler adds what every run needs
 (the store lock, the ``job_runs`` record, logging), so a job holds no scheduling logic.
 
 Each job reaches its stage through one clearly named function (``run_probe_stage``, ...).
-Today they call the stage's command in-process (``censorwatch probe run`` and so on, through
-click, with this configuration and store); when a stage offers a library entry point, that
-function is the one place to switch to it.
+``probe`` calls the probe library (``censorwatch.probes.service.run_probe``) so that a
+shutdown can stop it cooperatively; the others call the stage's command in-process
+(``censorwatch ingest ooni`` and so on, through click, with this configuration and store),
+which keeps every check the command makes; that function is the one place to switch.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sqlalchemy import func, select
 
 from censorwatch.config import Config
 from censorwatch.errors import CensorwatchError, ConfigError
-from censorwatch.measurement import SOURCE_OONI, SOURCE_PROBE, utcnow
+from censorwatch.measurement import SOURCE_OONI, utcnow
 from censorwatch.store import Store
 from censorwatch.store.models import MeasurementRow
 
@@ -177,10 +178,38 @@ def reporting_period(config: Config, today: date | None = None) -> tuple[date, d
 
 
 def run_probe_stage(config: Config, store: Store) -> dict[str, Any]:
-    """Probe the test lists once (``censorwatch probe run``)."""
-    before = count_measurements(store, SOURCE_PROBE)
-    run_stage_command(config, ["probe", "run"])
-    return {"measurements": count_measurements(store, SOURCE_PROBE) - before}
+    """Probe the test lists once, through the probe library's ``run_probe``.
+
+    The library (not ``probe run``) so that a SIGTERM reaches the probe as a stop request
+    (``current_stop_event``): it stops starting URLs, stores what it measured and returns
+    within the grace time. Consent is required as ``probe run`` requires it, never asked: a
+    scheduled run has nobody to answer.
+    """
+    from censorwatch.probes import consent
+    from censorwatch.probes.service import RunOptions, run_probe
+    from censorwatch.scheduler.service import JobInterrupted, current_stop_event
+
+    if not (config.probe.accept_risks or consent.recorded_in_file(config)):
+        raise ConfigError(
+            "probe: testing websites needs your consent first: run `censorwatch probe run` "
+            "once in a terminal to read the notice, or set probe.accept_risks = true "
+            "(CENSORWATCH_ACCEPT_RISKS=1)"
+        )
+    stop = current_stop_event()
+    summary = run_probe(config, store, RunOptions(), say=log.info, stop=stop)
+    stats = summary.stats
+    counts = {
+        "probe_run": summary.run_id,
+        "planned": stats.planned,
+        "measured": stats.measured,
+        "anomalies": stats.anomalies,
+        "confirmed": stats.confirmed,
+        "errors": stats.errors,
+    }
+    if stats.interrupted and stop.is_set():
+        log.warning("probe: stopped by the scheduler's shutdown after %s", counts)
+        raise JobInterrupted()
+    return counts
 
 
 def run_ingest_ooni_stage(config: Config, store: Store) -> dict[str, Any]:
