@@ -125,7 +125,12 @@ def run(
         output=output,
         show_progress=not app.quiet and sys.stderr.isatty(),
     )
-    summary = run_probe(cfg, app.store(), options, say=app.say)
+    from censorwatch.scheduler import job_lock
+
+    # The store lock of the `probe` job: a manual run never overlaps a scheduled one (or
+    # another manual one); the second is refused at once, exit status 75.
+    with job_lock(app.store(), "probe"):
+        summary = run_probe(cfg, app.store(), options, say=app.say)
     stats = summary.stats
     parts = ", ".join(f"{k}: {v}" for k, v in sorted(summary.by_blocking.items()))
     click.echo(

@@ -125,3 +125,21 @@ def test_run_now_of_a_locked_job_exits_75(store, tmp_path, monkeypatch) -> None:
     assert result.exit_code == 75
     assert "report: skipped: job 'report' is already running" in result.output
     assert "process 4242" in result.output
+
+
+def test_manual_probe_run_does_not_overlap_a_scheduled_one(store, tmp_path, monkeypatch) -> None:
+    """`probe run` takes the `probe` lock: refused at once (75) while the job runs elsewhere."""
+    from click.testing import CliRunner
+
+    monkeypatch.chdir(tmp_path)  # --accept-risks records consent in ./censorwatch.toml
+
+    from censorwatch.cli import cli
+
+    assert try_acquire(store, "probe", "0123456789abcdef:4242:zz", ttl=timedelta(minutes=5))
+    result = CliRunner().invoke(
+        cli,
+        ["--db", store.url, "probe", "run", "--accept-risks", "--limit", "1"],
+        env={"CENSORWATCH_DATA_DIR": str(tmp_path), "CENSORWATCH_CONFIG": ""},
+    )
+    assert result.exit_code == 75, result.output
+    assert "job 'probe' is already running" in result.output
