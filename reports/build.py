@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,18 +115,6 @@ LIMITS = (
         "statements are attributed to their sources in section 7."
     ),
 )
-
-
-@dataclass(frozen=True)
-class EditionInfo:
-    status: str
-    organisation: str
-    generated_at: dt.datetime
-    data_hash: str
-    config_hash: str
-    testlist_hash: str | None = None
-    snapshot: str | None = None
-    synthetic: bool = False
 
 
 def category_name(code: str) -> str:
@@ -405,7 +392,7 @@ def build_model(
     previous: AnalysisResult | None,
     store: Store,
     lang: Language,
-    edition: EditionInfo,
+    edition: Edition,
     *,
     title: str = "",
     sections: list[Section] | None = None,
@@ -493,16 +480,7 @@ def build_model(
         period_end=result.period.end,
         timezone=result.period.timezone,
         title=title or default_title(country, result, lang),
-        edition=Edition(
-            status=edition.status,
-            organisation=edition.organisation,
-            generated_at=edition.generated_at,
-            data_hash=edition.data_hash,
-            config_hash=edition.config_hash,
-            testlist_hash=edition.testlist_hash,
-            snapshot=edition.snapshot,
-            synthetic=edition.synthetic,
-        ),
+        edition=edition,
         headline=_headline(result),
         previous=prev_headline,
         previous_period=(

@@ -15,8 +15,9 @@ from censorwatch.config import Config
 from censorwatch.errors import InputError
 from censorwatch.measurement import utcnow
 from censorwatch.reports import editions
-from censorwatch.reports.build import EditionInfo, build_model, read_sections, write_data_files
+from censorwatch.reports.build import build_model, read_sections, write_data_files
 from censorwatch.reports.i18n import get_language
+from censorwatch.reports.model import Edition
 from censorwatch.reports.render import render_report
 from censorwatch.store import Store
 from censorwatch.testlists.csvformat import atomic_write_bytes
@@ -104,7 +105,7 @@ def generate_report(
     sections_dir = (
         Path(config.report.sections_dir).expanduser() if config.report.sections_dir else None
     )
-    info = EditionInfo(
+    info = Edition(
         status=status,
         organisation=config.report.organisation,
         generated_at=utcnow(),
