@@ -86,7 +86,11 @@ def _judge(conn: Connection, engine: Engine, scope: Scope, t: Thresholds) -> _Ju
     web = web_cells(cells)
     sources = count_sources(web)
     if sources.get(SOURCE_PROBE) and sources.get(SOURCE_OONI):
-        table = load_agreement_cells(conn, scope, SOURCE_PROBE, SOURCE_OONI, engine=engine)
+        ours = web[web["source"] == SOURCE_PROBE]
+        asns = sorted(int(x) for x in ours["probe_asn"].unique())
+        table = load_agreement_cells(
+            conn, scope, SOURCE_PROBE, SOURCE_OONI, asns=asns, engine=engine
+        )
     else:
         table = pd.DataFrame(columns=AGREEMENT_INPUT_COLUMNS)
     agreement = compare_sources(table)
