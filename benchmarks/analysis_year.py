@@ -218,6 +218,14 @@ def generate(db: Path, rows: int, seed: int = 2023) -> None:
     con.close()
 
 
+def calibration() -> float:
+    """CPU seconds of a fixed pure-Python loop, to compare machines (about 1 s on a current
+    desktop; more on a slow or shared one)."""
+    t0 = time.process_time()
+    sum(range(10**8))
+    return round(time.process_time() - t0, 2)
+
+
 def run(db: Path, out: Path) -> dict:
     cmd = [
         sys.executable,
@@ -241,12 +249,16 @@ def run(db: Path, out: Path) -> dict:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"analyze failed: {proc.stderr}")
-    rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rss_kib = usage.ru_maxrss
     data = json.loads(proc.stdout)
     return {
         "command": " ".join(cmd),
         "wall_seconds": round(wall, 2),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
         "max_rss_mib": round(rss_kib / 1024, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "calibration_seconds": calibration(),
         "measurements": data["coverage"]["measurements"],
         "urls_tested": data["coverage"]["urls_tested"],
         "blocked": data["headline"]["blocked"],
