@@ -28,7 +28,12 @@ log = logging.getLogger("censorwatch")
 
 #: ``(module, attribute)`` of each stage's click command, added as the stages are built.
 STAGE_COMMANDS: list[tuple[str, str]] = [
+    ("censorwatch.testlists.cli", "testlist"),
+    ("censorwatch.probes.cli", "probe"),
+    ("censorwatch.probes.cli", "control"),
     ("censorwatch.analysis.cli", "analyze"),
+    ("censorwatch.reports.cli", "report"),
+    ("censorwatch.demo", "demo"),
 ]
 
 

@@ -55,6 +55,12 @@ class TestlistSettings:
     paths: list[str] = field(default_factory=list)
     #: Base URL of the upstream Citizen Lab lists, used by ``testlist sync``.
     upstream_url: str = "https://raw.githubusercontent.com/citizenlab/test-lists/master/lists"
+    #: What ``testlist add`` writes in the ``source`` column when --source is not given
+    #: (upstream uses the proposing organisation, e.g. "cchr" or "OONI").
+    source: str = ""
+    #: Who makes edits with ``testlist add/edit/remove`` (recorded with each change's reason);
+    #: never guessed from the system, so nothing identifies a volunteer unless they choose to.
+    author: str = ""
 
 
 @dataclass
@@ -70,6 +76,11 @@ class ProbeSettings:
             "https://9.9.9.9/dns-query",
             "https://8.8.8.8/dns-query",
         ]
+    )
+    #: The same public resolvers over plain DNS (``HOST[:PORT]``), compared with their DoH
+    #: answers (same host) to reveal DNS interception.
+    public_resolvers: list[str] = field(
+        default_factory=lambda: ["1.1.1.1:53", "9.9.9.9:53", "8.8.8.8:53"]
     )
     #: OONI Web Connectivity test-helper URL (``censorwatch control serve`` runs one).
     control_url: str = ""
@@ -88,6 +99,8 @@ class ProbeSettings:
     #: Network identity when it cannot be detected: never the IP address, only ASN and name.
     probe_asn: int = 0
     probe_network_name: str = ""
+    #: When probe_asn is 0, ask the Internet which network this is (ASN and name only).
+    detect_network: bool = True
 
 
 @dataclass
@@ -114,6 +127,15 @@ class OoniSettings:
 
 
 @dataclass
+class VerdictSettings:
+    """How measurements are judged (shared by our probes and OONI ingest)."""
+
+    #: Extra blocking-fingerprint files (OONI's CSV/JSON, a working group's own), loaded beside
+    #: the project's own ``censorwatch/data/fingerprints/censorwatch.json``.
+    fingerprint_files: list[str] = field(default_factory=list)
+
+
+@dataclass
 class ScheduleSettings:
     """When the scheduled pipeline runs each job (cron expressions or ``every <N><s|m|h|d>``)."""
 
@@ -131,7 +153,11 @@ class ReportSettings:
     """What the annual report says about who made it."""
 
     organisation: str = ""
+    #: Title on the cover; empty: "Internet Censorship Report: <country> <period>".
     title: str = ""
+    #: Folder of Markdown sections (legal context, recommendations) written by the working
+    #: group and rendered, attributed, in section 7 of the report; empty: none.
+    sections_dir: str = ""
     timezone: str = "Asia/Phnom_Penh"
     lang: str = "en"
 
@@ -194,6 +220,7 @@ class Config:
     testlists: TestlistSettings = field(default_factory=TestlistSettings)
     probe: ProbeSettings = field(default_factory=ProbeSettings)
     ooni: OoniSettings = field(default_factory=OoniSettings)
+    verdict: VerdictSettings = field(default_factory=VerdictSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
@@ -374,6 +401,10 @@ def load_config(
             cfg.testlists.paths = [str(base / Path(p).expanduser()) for p in cfg.testlists.paths]
         if origins["analysis.events_path"] != "default" and cfg.analysis.events_path:
             cfg.analysis.events_path = str(base / Path(cfg.analysis.events_path).expanduser())
+        if origins["verdict.fingerprint_files"] != "default":
+            cfg.verdict.fingerprint_files = [
+                str(base / Path(p).expanduser()) for p in cfg.verdict.fingerprint_files
+            ]
         cfg.config_file = str(file_path)
 
     for dotted in keys:

@@ -17,6 +17,7 @@ import csv
 import hashlib
 import io
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
@@ -115,13 +116,24 @@ def read_testlist(path: str | os.PathLike[str]) -> Testlist:
 
 
 def format_testlist(rows: Iterable[TestlistRow]) -> str:
-    """Serialise rows the way upstream files are written (minimal quoting, LF, final newline)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(HEADER)
-    for row in rows:
-        writer.writerow(row.as_record())
-    return out.getvalue()
+    """Serialise rows the way upstream files are written (minimal quoting, LF, final newline).
+
+    This is the csv module's ``QUOTE_MINIMAL`` with one correction: a field holding a bare
+    carriage return is quoted too (Python's writer only quotes the characters of its own
+    line terminator, ``\\n`` here, and would write a field that reads back as a line break).
+    """
+    lines = [",".join(HEADER)]
+    lines.extend(",".join(_quote(value) for value in row.as_record()) for row in rows)
+    return "\n".join(lines) + "\n"
+
+
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+
+
+def _quote(value: str) -> str:
+    if _NEEDS_QUOTES.search(value):
+        return '"' + value.replace('"', '""') + '"'
+    return value
 
 
 def write_testlist(path: str | os.PathLike[str], rows: Iterable[TestlistRow]) -> str:

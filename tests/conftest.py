@@ -24,6 +24,8 @@ SHARED_FIXTURES = Path(
 )
 DEFAULT_PG = "postgresql+psycopg://127.0.0.1:5432/test"
 
+pytest_plugins = ["report_fixtures"]
+
 
 def pg_base_url() -> str:
     return os.environ.get("CENSORWATCH_TEST_PG", DEFAULT_PG)

@@ -1,0 +1,1 @@
+"""The project's own blocking fingerprints (OONI blocking-fingerprints schema)."""

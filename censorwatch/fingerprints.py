@@ -1,0 +1,521 @@
+"""Blocking fingerprints: known blockpages, sinkhole addresses and false positives.
+
+A fingerprint says "this DNS answer / this piece of an HTTP response is the mark of a censor"
+(or, for scope ``fp``, "this looks odd but is known not to be censorship"). A match is what
+turns an anomaly into *confirmed* blocking, which is why the files are versioned data that the
+working group can extend without touching code.
+
+Schema: OONI's `blocking-fingerprints` (https://github.com/ooni/blocking-fingerprints), the
+same rows OONI's fastpath loads:
+
+``name, scope, other_names, location_found, pattern_type, pattern, confidence_no_fp,
+expected_countries, source, exp_url, notes``
+
+* ``location_found``: ``dns`` (an answer address or CNAME), ``body``, or ``header.<name>``;
+* ``pattern_type``: ``full``, ``prefix``, ``contains`` or ``regexp``;
+* ``scope``: ``nat`` (national), ``isp``, ``prod`` (a filtering product), ``inst``
+  (institution), ``vbw`` (vague but working), ``fp`` (known false positive), ...;
+* ``expected_countries``: comma-separated country codes (``"KH"``, ``"AE,SA"``);
+* ``confidence_no_fp``: OONI's 0..10 confidence that a match is not a false positive.
+
+censorwatch adds one optional column, ``expected_asns`` (``"AS38623"`` or a list), for
+fingerprints that are only conclusive on some networks.
+
+Files are JSON (a list of rows, as in OONI's fastpath test data, or an object with
+``"version"`` and ``"fingerprints"``, as in censorwatch's own file) or CSV (as in OONI's
+repository). The project's own file ships in ``censorwatch/data/fingerprints/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import csv
+import functools
+import hashlib
+import ipaddress
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from censorwatch.errors import InputError
+
+PATTERN_TYPES = ("full", "prefix", "contains", "regexp")
+#: Scopes for which a match confirms blocking wherever it is seen (OONI fastpath's rule).
+CONFIRMING_SCOPES = ("nat", "isp")
+#: The scope of fingerprints that mark known false positives.
+FALSE_POSITIVE_SCOPE = "fp"
+#: Below this ``confidence_no_fp`` a match is evidence ("likely"), not confirmation.
+CONFIRMATION_MIN_CONFIDENCE = 5
+DEFAULT_CONFIDENCE = 5
+
+_OWN_PACKAGE = "censorwatch.data.fingerprints"
+_OWN_FILE = "censorwatch.json"
+
+_CSV_COLUMNS = (
+    "name",
+    "scope",
+    "other_names",
+    "location_found",
+    "pattern_type",
+    "pattern",
+    "confidence_no_fp",
+    "expected_countries",
+)
+
+
+def _split_codes(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    codes = {str(v).strip().upper() for v in items}
+    codes.discard("")
+    codes.discard("ZZ")  # OONI's "unknown country"; fastpath discards it too
+    return tuple(sorted(codes))
+
+
+def _split_asns(value: Any, where: str) -> tuple[int, ...]:
+    if value in (None, "", []):
+        return ()
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    out = []
+    for item in items:
+        text = str(item).strip().upper().removeprefix("AS")
+        if not text:
+            continue
+        if not text.isdigit():
+            raise InputError(f"{where}: expected_asns: not an ASN: {item!r}")
+        out.append(int(text))
+    return tuple(sorted(set(out)))
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """One row of a fingerprint file."""
+
+    name: str
+    scope: str
+    location_found: str
+    pattern_type: str
+    pattern: str
+    other_names: str = ""
+    confidence_no_fp: int = DEFAULT_CONFIDENCE
+    expected_countries: tuple[str, ...] = ()
+    expected_asns: tuple[int, ...] = ()
+    source: str = ""
+    exp_url: str = ""
+    notes: str = ""
+    #: Where the row came from (``file:index``), for error messages and evidence tables.
+    origin: str = field(default="", compare=False)
+    regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def is_false_positive(self) -> bool:
+        return self.scope == FALSE_POSITIVE_SCOPE
+
+    def confirms(self, probe_cc: str | None, probe_asn: int | None = None) -> bool:
+        """Whether a match of this fingerprint confirms blocking for this probe.
+
+        OONI fastpath's rule: the probe's country is expected, or the scope is national or
+        ISP. censorwatch adds two guards: a known-false-positive row never confirms, and a row
+        with ``confidence_no_fp`` under 5 or with ``expected_asns`` that do not include the
+        probe's network is evidence ("likely"), not confirmation.
+        """
+        if self.is_false_positive:
+            return False
+        if self.confidence_no_fp < CONFIRMATION_MIN_CONFIDENCE:
+            return False
+        if self.expected_asns and (probe_asn or 0) not in self.expected_asns:
+            return False
+        cc = (probe_cc or "ZZ").upper()
+        if cc != "ZZ" and cc in self.expected_countries:
+            return True
+        return self.scope in CONFIRMING_SCOPES
+
+    def matches_text(self, value: str) -> bool:
+        """Match ``value`` (an address, a header value, a decoded body) against the pattern."""
+        kind = self.pattern_type
+        if kind == "full":
+            return value == self.pattern
+        if kind == "prefix":
+            return value.startswith(self.pattern)
+        if kind == "contains":
+            return self.pattern in value
+        return bool(self.regex and self.regex.search(value))
+
+    def to_row(self) -> dict[str, Any]:
+        """The row in OONI's schema (censorwatch's extension only when set)."""
+        row: dict[str, Any] = {
+            "name": self.name,
+            "scope": self.scope,
+            "other_names": self.other_names,
+            "location_found": self.location_found,
+            "pattern_type": self.pattern_type,
+            "pattern": self.pattern,
+            "confidence_no_fp": self.confidence_no_fp,
+            "expected_countries": ",".join(self.expected_countries),
+            "source": self.source,
+            "exp_url": self.exp_url,
+            "notes": self.notes,
+        }
+        if self.expected_asns:
+            row["expected_asns"] = ",".join(f"AS{a}" for a in self.expected_asns)
+        return row
+
+
+def fingerprint_from_row(row: Mapping[str, Any], where: str) -> Fingerprint:
+    """Validate one row; errors name the file and row (``where``) and the field."""
+    if not isinstance(row, Mapping):
+        raise InputError(f"{where}: a fingerprint must be an object, got {type(row).__name__}")
+
+    def text(key: str, required: bool = True) -> str:
+        value = row.get(key)
+        if value is None or value == "":
+            if required:
+                raise InputError(f"{where}: {key}: missing")
+            return ""
+        if isinstance(value, list):  # OONI's "source" may be a list of references
+            return ", ".join(str(v) for v in value)
+        return str(value)
+
+    name = text("name")
+    scope = text("scope").strip().lower()
+    location = text("location_found").strip().lower()
+    if location != "dns" and location != "body" and not location.startswith("header."):
+        raise InputError(
+            f"{where}: location_found: expected dns, body or header.<name>, got {location!r}"
+        )
+    pattern_type = text("pattern_type").strip().lower()
+    if pattern_type not in PATTERN_TYPES:
+        raise InputError(
+            f"{where}: pattern_type: expected one of {', '.join(PATTERN_TYPES)}, "
+            f"got {pattern_type!r}"
+        )
+    pattern = text("pattern")
+    regex = None
+    if pattern_type == "regexp":
+        try:
+            regex = re.compile(pattern)
+        except re.error as exc:
+            raise InputError(f"{where}: pattern: not a valid regular expression: {exc}") from None
+    raw_conf = row.get("confidence_no_fp")
+    try:
+        confidence = DEFAULT_CONFIDENCE if raw_conf in (None, "") else int(raw_conf)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"{where}: confidence_no_fp: expected a whole number, got {raw_conf!r}"
+        ) from None
+    if location == "dns" and pattern_type in ("full", "prefix"):
+        _check_dns_pattern(pattern, pattern_type, where)
+    return Fingerprint(
+        name=name,
+        scope=scope,
+        location_found=location,
+        pattern_type=pattern_type,
+        pattern=pattern,
+        other_names=text("other_names", required=False),
+        confidence_no_fp=confidence,
+        expected_countries=_split_codes(row.get("expected_countries")),
+        expected_asns=_split_asns(row.get("expected_asns"), where),
+        source=text("source", required=False),
+        exp_url=text("exp_url", required=False),
+        notes=text("notes", required=False),
+        origin=where,
+        regex=regex,
+    )
+
+
+def _check_dns_pattern(pattern: str, pattern_type: str, where: str) -> None:
+    if pattern_type == "full":
+        try:
+            ipaddress.ip_address(pattern)
+        except ValueError:
+            # A CNAME target is allowed too (OONI matches answer hostnames).
+            if not re.fullmatch(r"[A-Za-z0-9._-]+\.?", pattern):
+                raise InputError(
+                    f"{where}: pattern: not an IP address or host name: {pattern!r}"
+                ) from None
+
+
+def _rows_from_json(path: Path) -> tuple[str | None, list[Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    if isinstance(data, list):
+        return None, data
+    if isinstance(data, Mapping) and isinstance(data.get("fingerprints"), list):
+        version = data.get("version")
+        return (str(version) if version is not None else None), data["fingerprints"]
+    raise InputError(f"{path}: expected a list of fingerprints or {{'fingerprints': [...]}}")
+
+
+def _rows_from_csv(path: Path) -> list[tuple[str, dict[str, str]]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in _CSV_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError(f"{path}:1: header: missing column(s) {', '.join(missing)}")
+        return [(f"{path}:{reader.line_num}", row) for row in reader]
+
+
+def load_fingerprint_file(path: str | os.PathLike[str]) -> tuple[str | None, list[Fingerprint]]:
+    """Read one file (JSON or CSV): its declared version (if any) and its rows."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: fingerprint file not found")
+    try:
+        if p.suffix.lower() == ".csv":
+            version = None
+            rows = [fingerprint_from_row(row, where) for where, row in _rows_from_csv(p)]
+        else:
+            version, raw = _rows_from_json(p)
+            rows = [fingerprint_from_row(row, f"{p}: row {i}") for i, row in enumerate(raw, 1)]
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{p}: not UTF-8 text: {exc.reason}") from None
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    return version, rows
+
+
+@dataclass(frozen=True, slots=True)
+class FingerprintMatch:
+    """A fingerprint that matched, and what it matched (an address, a header, a body)."""
+
+    fingerprint: Fingerprint
+    location: str
+    value: str
+
+
+class FingerprintDB:
+    """Fingerprints indexed for fast matching (exact DNS answers by dictionary lookup)."""
+
+    def __init__(self, fingerprints: Iterable[Fingerprint], versions: Sequence[str] = ()):
+        self.fingerprints: tuple[Fingerprint, ...] = tuple(fingerprints)
+        #: ``name@version`` of each file loaded, for the methodology section of reports.
+        self.versions: tuple[str, ...] = tuple(versions)
+        self._dns_full: dict[str, list[Fingerprint]] = {}
+        self._dns_other: list[Fingerprint] = []
+        self._body: list[Fingerprint] = []
+        self._body_contains: list[tuple[str, Fingerprint]] = []
+        self._body_other: list[Fingerprint] = []
+        self._headers: dict[str, list[Fingerprint]] = {}
+        for fp in self.fingerprints:
+            loc = fp.location_found
+            if loc == "dns":
+                if fp.pattern_type == "full":
+                    self._dns_full.setdefault(_norm_dns(fp.pattern), []).append(fp)
+                else:
+                    self._dns_other.append(fp)
+            elif loc == "body":
+                self._body.append(fp)
+                if fp.pattern_type == "contains":
+                    self._body_contains.append((fp.pattern, fp))
+                else:
+                    self._body_other.append(fp)
+            else:
+                self._headers.setdefault(loc[len("header.") :], []).append(fp)
+
+    def __len__(self) -> int:
+        return len(self.fingerprints)
+
+    @property
+    def digest(self) -> str:
+        """A short hash of every row, so results can say exactly which fingerprints judged."""
+        h = hashlib.sha256()
+        for fp in self.fingerprints:
+            h.update(json.dumps(fp.to_row(), sort_keys=True, ensure_ascii=False).encode())
+        return h.hexdigest()[:16]
+
+    def match_dns(self, answer: str) -> list[FingerprintMatch]:
+        """Fingerprints matching one DNS answer (an IP address or a CNAME target)."""
+        value = _norm_dns(answer)
+        hits = [FingerprintMatch(fp, "dns", answer) for fp in self._dns_full.get(value, ())]
+        hits.extend(
+            FingerprintMatch(fp, "dns", answer)
+            for fp in self._dns_other
+            if fp.matches_text(value) or fp.matches_text(answer)
+        )
+        return hits
+
+    def match_headers(self, headers: Mapping[str, Any]) -> list[FingerprintMatch]:
+        """Fingerprints matching response headers (names compared case-insensitively)."""
+        hits: list[FingerprintMatch] = []
+        if not headers:
+            return hits
+        lowered: dict[str, list[str]] = {}
+        for name, value in headers.items():
+            for v in value if isinstance(value, list) else [value]:
+                text = _header_text(v)
+                if text is not None:
+                    lowered.setdefault(str(name).lower(), []).append(text)
+        for name, fps in self._headers.items():
+            for value in lowered.get(name, ()):
+                hits.extend(
+                    FingerprintMatch(fp, fp.location_found, value)
+                    for fp in fps
+                    if fp.matches_text(value)
+                )
+        return hits
+
+    def match_body(self, body: str | bytes | None) -> list[FingerprintMatch]:
+        """Fingerprints found in a response body.
+
+        Bodies are searched as UTF-8 text and, when they are bytes that are not UTF-8 (the
+        RU blockpage of the fixtures is windows-1251), as raw bytes for the UTF-8 pattern,
+        the way fastpath does, and as text decoded with the charset the page declares.
+        """
+        hits: list[FingerprintMatch] = []
+        if not body:
+            return hits
+        texts = _body_texts(body)
+        found: set[str] = set()
+        for text in texts:
+            candidates = self._body_contains
+            if len(text) > 65536 and len(candidates) > 50:
+                # A long page: first rule out the patterns that cannot be there (each of a
+                # few trigrams of the pattern must occur in the page, a set lookup).
+                grams = {text[i : i + 3] for i in range(len(text) - 2)}
+                candidates = [
+                    (pat, fp)
+                    for pat, fp in candidates
+                    if all(g in grams for g in _sample_trigrams(pat))
+                ]
+            found.update(fp.name for pat, fp in candidates if pat in text)
+            found.update(fp.name for fp in self._body_other if fp.matches_text(text))
+        for fp in self._body:
+            if fp.name in found:
+                hits.append(FingerprintMatch(fp, "body", fp.pattern[:80]))
+                found.discard(fp.name)
+        return hits
+
+    def match_response(self, response: Mapping[str, Any] | None) -> list[FingerprintMatch]:
+        """Fingerprints matching an OONI-format HTTP response (``requests[i].response``)."""
+        if not isinstance(response, Mapping):
+            return []
+        hits = self.match_body(decode_body(response.get("body")))
+        headers = response.get("headers")
+        if not isinstance(headers, Mapping) or not headers:
+            headers = headers_from_list(response.get("headers_list"))
+        hits.extend(self.match_headers(headers))
+        return hits
+
+
+@functools.lru_cache(maxsize=8192)
+def _sample_trigrams(pattern: str) -> tuple[str, ...]:
+    """Up to five trigrams spread over a pattern (all must be in a page that contains it)."""
+    if len(pattern) < 3:
+        return ()
+    last = len(pattern) - 3
+    picks = sorted({0, last // 4, last // 2, (3 * last) // 4, last})
+    return tuple(pattern[i : i + 3] for i in picks)
+
+
+def _norm_dns(value: str) -> str:
+    return value.strip().lower().rstrip(".")
+
+
+def _header_text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping) and value.get("format") == "base64":
+        try:
+            return base64.b64decode(value.get("data", "")).decode("latin-1")
+        except (ValueError, TypeError):
+            return None
+    return None
+
+
+def headers_from_list(headers_list: Any) -> dict[str, list[str]]:
+    """OONI's ``headers_list`` (``[[name, value], ...]``) as a name -> values mapping."""
+    out: dict[str, list[str]] = {}
+    if isinstance(headers_list, list):
+        for item in headers_list:
+            if isinstance(item, list | tuple) and len(item) == 2:
+                text = _header_text(item[1])
+                if text is not None:
+                    out.setdefault(str(item[0]), []).append(text)
+    return out
+
+
+def decode_body(body: Any) -> str | bytes | None:
+    """An OONI body: a string, or ``{"format": "base64", "data": ...}`` (bytes)."""
+    if isinstance(body, str):
+        return body
+    if isinstance(body, Mapping) and body.get("format") == "base64":
+        try:
+            return base64.b64decode(body.get("data") or "")
+        except (ValueError, TypeError):
+            return None
+    return None
+
+
+_CHARSET_RE = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9._-]+)""", re.IGNORECASE)
+
+
+def _body_texts(body: str | bytes) -> list[str]:
+    if isinstance(body, str):
+        return [body]
+    texts: list[str] = []
+    try:
+        texts.append(body.decode("utf-8"))
+        return texts
+    except UnicodeDecodeError:
+        pass
+    # Undecodable bytes become lone surrogates, so a UTF-8 pattern still matches its bytes
+    # (fastpath's ``body.find(pattern.encode())``).
+    texts.append(body.decode("utf-8", errors="surrogateescape"))
+    declared = _CHARSET_RE.search(body[:4096])
+    if declared:
+        with contextlib.suppress(LookupError):
+            texts.append(body.decode(declared.group(1).decode("ascii"), errors="replace"))
+    return texts
+
+
+def own_fingerprint_path() -> Path:
+    """The project's own fingerprint file (shipped as package data)."""
+    return Path(str(resources.files(_OWN_PACKAGE).joinpath(_OWN_FILE)))
+
+
+def own_fingerprint_version() -> str:
+    version, _ = load_fingerprint_file(own_fingerprint_path())
+    return version or "unversioned"
+
+
+def load_fingerprints(
+    paths: Iterable[str | os.PathLike[str]] = (), *, include_own: bool = True
+) -> FingerprintDB:
+    """The project's own fingerprints plus any extra files (OONI's, a working group's)."""
+    rows: list[Fingerprint] = []
+    versions: list[str] = []
+    files = [own_fingerprint_path()] if include_own else []
+    files.extend(Path(p) for p in paths)
+    for path in files:
+        version, loaded = load_fingerprint_file(path)
+        rows.extend(loaded)
+        versions.append(f"{path.name}@{version or 'unversioned'}")
+    return FingerprintDB(rows, versions)
+
+
+@functools.lru_cache(maxsize=1)
+def default_fingerprints() -> FingerprintDB:
+    """The default database: the project's own file, loaded once per process."""
+    return load_fingerprints()
+
+
+def fingerprints_from_config(cfg: Any) -> FingerprintDB:
+    """Own fingerprints plus the files listed in ``verdict.fingerprint_files``."""
+    extra = list(getattr(getattr(cfg, "verdict", None), "fingerprint_files", []) or [])
+    if not extra:
+        return default_fingerprints()
+    return _load_cached(tuple(str(p) for p in extra))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(paths: tuple[str, ...]) -> FingerprintDB:
+    return load_fingerprints(paths)

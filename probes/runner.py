@@ -1,0 +1,196 @@
+"""Run a list of URLs concurrently, politely, and stop cleanly.
+
+* ``concurrency`` measurements at a time (default 32) on a fixed set of daemon threads: a
+  site that hangs holds one thread for one timeout while the others go on; once a URL's own
+  network steps are done, waiting for its controls (test helper, DoH) and judging it happen
+  on a second pool (at most 2 x concurrency waiting), so a slow helper does not hold a slot;
+* a per-host rate limit (``probe.per_host_rate`` requests a second) so several URLs of the
+  same site are not fired at once;
+* results are handed to the caller on the main thread as they come, so they can be stored
+  (and are kept) even if the run is interrupted;
+* Ctrl-C stops at once: no new URL is started, measurements in flight are dropped, and what
+  was measured before stays measured;
+* a rich progress bar on a terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from censorwatch.probes.measure import Prober, Result
+from censorwatch.probes.pool import DaemonPool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    category_code: str | None = None
+
+
+@dataclass
+class RunStats:
+    planned: int = 0
+    measured: int = 0
+    anomalies: int = 0
+    confirmed: int = 0
+    errors: int = 0
+    interrupted: bool = False
+
+
+class HostRateLimiter:
+    """At most ``rate`` measurement starts a second per host name."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, host: str, stop: threading.Event) -> bool:
+        """Wait for ``host``'s turn; False when the run is being stopped."""
+        if self.interval <= 0:
+            return not stop.is_set()
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next.get(host, 0.0))
+            self._next[host] = slot + self.interval
+        delay = slot - time.monotonic()
+        if delay > 0:
+            return not stop.wait(delay)
+        return not stop.is_set()
+
+
+def run_targets(
+    prober: Prober,
+    targets: Sequence[Target],
+    *,
+    concurrency: int,
+    per_host_rate: float,
+    on_result: Callable[[Result], None],
+    show_progress: bool = False,
+    stop: threading.Event | None = None,
+) -> RunStats:
+    """Measure every target; ``on_result`` runs on the calling thread for each result."""
+    stop = stop or threading.Event()
+    stats = RunStats(planned=len(targets))
+    todo: queue.SimpleQueue[Target | None] = queue.SimpleQueue()
+    for target in targets:
+        todo.put(target)
+    workers = max(1, min(concurrency, len(targets) or 1))
+    for _ in range(workers):
+        todo.put(None)
+    done: queue.SimpleQueue[tuple[str, Result | BaseException, Target]] = queue.SimpleQueue()
+    limiter = HostRateLimiter(per_host_rate)
+
+    # Measurements whose network steps are done wait for their controls here, so a slow test
+    # helper does not hold a probing slot; at most 2 x concurrency wait at a time.
+    waiting = threading.BoundedSemaphore(workers * 2)
+    finisher = DaemonPool(workers * 2, name="probe-finish")
+
+    def finish(started: Any, target: Target) -> None:
+        try:
+            done.put(("ok", prober.finish(started), target))
+        except Exception as exc:
+            done.put(("error", exc, target))
+        finally:
+            waiting.release()
+
+    def worker() -> None:
+        while not stop.is_set():
+            target = todo.get()
+            if target is None:
+                return
+            host = (urlsplit(target.url).hostname or "").lower()
+            if not limiter.wait(host, stop):
+                return
+            while not waiting.acquire(timeout=0.2):
+                if stop.is_set():
+                    return
+            try:
+                started = prober.start(target.url, target.category_code)
+            except Exception as exc:  # a bug on one URL must not end the run
+                waiting.release()
+                done.put(("error", exc, target))
+                continue
+            try:
+                finisher.submit(finish, started, target)
+            except RuntimeError:  # the run was stopped meanwhile: this one is dropped
+                waiting.release()
+                return
+
+    threads = [
+        threading.Thread(target=worker, daemon=True, name=f"probe-{i}") for i in range(workers)
+    ]
+    for t in threads:
+        t.start()
+    progress = _Progress(len(targets)) if show_progress else None
+    finished = 0
+    try:
+        while finished < len(targets):
+            try:
+                kind, value, target = done.get(timeout=0.2)
+            except queue.Empty:
+                if not any(t.is_alive() for t in threads) and done.empty():
+                    break
+                continue
+            finished += 1
+            if kind == "ok":
+                assert not isinstance(value, BaseException)
+                on_result(value)
+                stats.measured += 1
+                stats.anomalies += int(value.verdict.anomaly)
+                stats.confirmed += int(value.verdict.confirmed)
+            else:
+                stats.errors += 1
+                log.warning("%s: not measured (%s: %s)", target.url, type(value).__name__, value)
+            if progress:
+                progress.advance(stats)
+    except KeyboardInterrupt:
+        stats.interrupted = True
+        stop.set()
+    finally:
+        stop.set()
+        finisher.shutdown()
+        if progress:
+            progress.close()
+    return stats
+
+
+class _Progress:
+    def __init__(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("[bold]probing[/bold]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[anomalies]} anomalies"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            transient=False,
+            console=Console(stderr=True),
+        )
+        self.task = self.progress.add_task("probe", total=total, anomalies=0)
+        self.progress.start()
+
+    def advance(self, stats: RunStats) -> None:
+        self.progress.update(self.task, advance=1, anomalies=stats.anomalies)
+
+    def close(self) -> None:
+        self.progress.stop()

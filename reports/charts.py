@@ -1,0 +1,278 @@
+"""Charts as inline SVG: no JavaScript, no external request, readable by screen readers.
+
+Each chart is an ``<svg role="img">`` with a ``<title>`` and a ``<desc>`` (its text
+alternative) and is always printed next to a data table holding the same numbers, so nobody
+has to read values off bars. Colours come from the Okabe-Ito palette and a cividis-like ramp,
+both distinguishable with the common colour-vision deficiencies; meaning is never carried by
+colour alone (callouts are labelled in words).
+
+Every label that may have come from the network (a domain, a network name) is escaped here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+
+#: Okabe & Ito (2008), "Color Universal Design".
+OKABE_ITO = {
+    "blue": "#0072B2",
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "grey": "#6b6b6b",
+}
+#: Sequential ramp (light to dark) after cividis, for shares from 0 to 1.
+RAMP = ("#f4f1e4", "#d9d2a6", "#a8a77a", "#707a6f", "#3f5a78", "#00224e")
+
+_ids = itertools.count(1)
+
+
+def _uid(prefix: str) -> str:
+    return f"{prefix}{next(_ids)}"
+
+
+@dataclass(frozen=True)
+class Callout:
+    """A labelled bar, e.g. the highest month: ``index`` into the bars, ``label`` in words."""
+
+    index: int
+    label: str
+
+
+@dataclass(frozen=True)
+class Marker:
+    """An event drawn on a time axis at bar ``index`` (e.g. a training, an election).
+
+    The chart shows ``number`` (default: its position) in a circle; ``label`` is its tooltip
+    and belongs in the numbered list printed with the chart.
+    """
+
+    index: int
+    label: str
+    number: str = ""
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5 or 5 x 10^n that is at least ``value`` (axis maximum)."""
+    if value <= 0:
+        return 1
+    exponent = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if step * exponent >= value:
+            return step * exponent
+    return 10 * exponent
+
+
+def _svg_open(width: int, height: int, title: str, desc: str, css_class: str) -> tuple[str, str]:
+    tid, did = _uid("t"), _uid("d")
+    head = (
+        f'<svg class="chart {css_class}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-labelledby="{tid} {did}" xmlns="http://www.w3.org/2000/svg" '
+        f'preserveAspectRatio="xMidYMid meet">'
+        f'<title id="{tid}">{escape(title)}</title><desc id="{did}">{escape(desc)}</desc>'
+    )
+    return head, "</svg>"
+
+
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    title: str,
+    desc: str,
+    fmt: Callable[[float], str] = lambda v: f"{v:,.0f}",
+    callouts: Sequence[Callout] = (),
+    markers: Sequence[Marker] = (),
+    width: int = 720,
+    height: int = 300,
+) -> Markup:
+    """Vertical bars (e.g. measurements per month) with labelled callouts and event markers."""
+    head, tail = _svg_open(width, height, title, desc, "bar-chart")
+    if not values:
+        return Markup(head + tail)
+    left, right, top, bottom = 56, 12, 44, 46
+    plot_w, plot_h = width - left - right, height - top - bottom
+    vmax = nice_ceiling(max(values))
+    slot = plot_w / len(values)
+    bar_w = max(slot * 0.7, 1)
+    called = {c.index: c.label for c in callouts}
+    parts = [head]
+    for i in range(5):
+        y = top + plot_h - plot_h * i / 4
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">'
+            f"{escape(fmt(vmax * i / 4))}</text>"
+        )
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        x = left + i * slot + (slot - bar_w) / 2
+        h = plot_h * value / vmax
+        y = top + plot_h - h
+        colour = OKABE_ITO["orange"] if i in called else OKABE_ITO["blue"]
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
+            f'fill="{colour}"><title>{escape(label)}: {escape(fmt(value))}</title></rect>'
+            f'<text x="{x + bar_w / 2:.1f}" y="{height - bottom + 16}" class="axis" '
+            f'text-anchor="middle">{escape(label)}</text>'
+        )
+        if i in called:
+            parts.append(
+                f'<text x="{x + bar_w / 2:.1f}" y="{max(y - 6, 12):.1f}" class="callout" '
+                f'text-anchor="middle">{escape(called[i])}</text>'
+            )
+    for n, marker in enumerate(markers, start=1):
+        # Events are numbered on the chart and named in the numbered list beside it, so long
+        # labels never overlap bars, callouts or each other.
+        x = left + marker.index * slot + slot / 2
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 14}" y2="{top + plot_h}" class="marker">'
+            f"<title>{escape(marker.label)}</title></line>"
+            f'<circle cx="{x:.1f}" cy="{top - 22}" r="9" class="marker-dot"/>'
+            f'<text x="{x:.1f}" y="{top - 18}" class="marker-label" text-anchor="middle">'
+            f"{escape(marker.number or str(n))}</text>"
+        )
+    parts.append(tail)
+    return Markup("".join(parts))
+
+
+def hbar_chart(
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    title: str,
+    desc: str,
+    fmt: Callable[[float], str] = lambda v: f"{v:,.0f}",
+    width: int = 720,
+    bar_height: int = 22,
+    label_width: int = 260,
+) -> Markup:
+    """Horizontal bars with the value written at the end of each bar (e.g. per network)."""
+    height = max(len(values), 1) * (bar_height + 8) + 16
+    head, tail = _svg_open(width, height, title, desc, "hbar-chart")
+    parts = [head]
+    vmax = max(values, default=0) or 1
+    plot_w = width - label_width - 90
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        y = 8 + i * (bar_height + 8)
+        w = plot_w * value / vmax
+        parts.append(
+            f'<text x="{label_width - 8}" y="{y + bar_height * 0.7:.1f}" class="axis" '
+            f'text-anchor="end">{escape(_clip(label, 40))}</text>'
+            f'<rect x="{label_width}" y="{y}" width="{max(w, 1):.1f}" height="{bar_height}" '
+            f'fill="{OKABE_ITO["blue"]}">'
+            f"<title>{escape(label)}: {escape(fmt(value))}</title></rect>"
+            f'<text x="{label_width + w + 6:.1f}" y="{y + bar_height * 0.7:.1f}" class="value">'
+            f"{escape(fmt(value))}</text>"
+        )
+    parts.append(tail)
+    return Markup("".join(parts))
+
+
+def ramp_colour(share: float | None) -> str:
+    """Colour of a share from 0 to 1 (``None``, not measured, is drawn hatched-grey)."""
+    if share is None:
+        return "#ffffff"
+    step = min(int(share * (len(RAMP) - 1) + 0.5), len(RAMP) - 1)
+    return RAMP[max(step, 0)]
+
+
+def heatmap(
+    rows: Sequence[str],
+    cols: Sequence[str],
+    shares: Sequence[Sequence[float | None]],
+    *,
+    title: str,
+    desc: str,
+    fmt: Callable[[float], str] = lambda v: f"{v:.0%}",
+    not_measured: str = "not measured",
+    cell: int = 34,
+    row_label_width: int = 220,
+    col_label_height: int = 110,
+) -> Markup:
+    """A grid of shares (e.g. anomalous share per domain and network), value printed in cells."""
+    width = row_label_width + max(len(cols), 1) * cell + 10
+    height = col_label_height + max(len(rows), 1) * cell + 10
+    head, tail = _svg_open(width, height, title, desc, "heatmap")
+    parts = [head]
+    for j, col in enumerate(cols):
+        x = row_label_width + j * cell + cell / 2
+        parts.append(
+            f'<text transform="translate({x:.1f},{col_label_height - 6}) rotate(-50)" '
+            f'class="axis">{escape(_clip(col, 24))}</text>'
+        )
+    for i, row in enumerate(rows):
+        y = col_label_height + i * cell
+        parts.append(
+            f'<text x="{row_label_width - 6}" y="{y + cell * 0.62:.1f}" class="axis" '
+            f'text-anchor="end">{escape(_clip(row, 32))}</text>'
+        )
+        for j, share in enumerate(shares[i]):
+            x = row_label_width + j * cell
+            colour = ramp_colour(share)
+            text = not_measured if share is None else fmt(share)
+            dark = share is not None and share >= 0.5
+            parts.append(
+                f'<rect x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" fill="{colour}" '
+                f'class="{"cell-none" if share is None else "cell"}">'
+                f"<title>{escape(row)} / {escape(cols[j])}: {escape(text)}</title></rect>"
+            )
+            if share is not None:
+                parts.append(
+                    f'<text x="{x + (cell - 2) / 2:.1f}" y="{y + cell * 0.6:.1f}" '
+                    f'class="{"cell-text dark" if dark else "cell-text"}" text-anchor="middle">'
+                    f"{escape(fmt(share))}</text>"
+                )
+    parts.append(tail)
+    return Markup("".join(parts))
+
+
+def timeline(
+    labels: Sequence[str],
+    spans: Sequence[Sequence[tuple[float, float]]],
+    *,
+    axis_labels: Sequence[str],
+    title: str,
+    desc: str,
+    width: int = 720,
+    row_height: int = 20,
+    label_width: int = 220,
+) -> Markup:
+    """Rows of blocked spans on a shared time axis; spans are fractions (0..1) of the period."""
+    height = len(labels) * (row_height + 6) + 40
+    head, tail = _svg_open(width, height, title, desc, "timeline")
+    plot_w = width - label_width - 12
+    parts = [head]
+    for k, text in enumerate(axis_labels):
+        x = label_width + plot_w * k / max(len(axis_labels) - 1, 1)
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{height - 24}" class="grid"/>'
+            f'<text x="{x:.1f}" y="{height - 8}" class="axis" text-anchor="middle">'
+            f"{escape(text)}</text>"
+        )
+    for i, (label, row) in enumerate(zip(labels, spans, strict=True)):
+        y = 6 + i * (row_height + 6)
+        parts.append(
+            f'<text x="{label_width - 6}" y="{y + row_height * 0.7:.1f}" class="axis" '
+            f'text-anchor="end">{escape(_clip(label, 32))}</text>'
+        )
+        for start, end in row:
+            x = label_width + plot_w * max(start, 0.0)
+            w = max(plot_w * (min(end, 1.0) - max(start, 0.0)), 2)
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row_height}" '
+                f'fill="{OKABE_ITO["vermillion"]}"/>'
+            )
+    parts.append(tail)
+    return Markup("".join(parts))
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

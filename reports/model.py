@@ -1,0 +1,201 @@
+"""What the report template shows: plain dataclasses, filled from the analysis.
+
+The template never queries anything: :mod:`censorwatch.reports.build` turns an analysis result
+into a :class:`ReportModel`, and the template only formats it. That keeps every number in the
+report traceable to one analysis run, and lets tests render the template from a hand-made
+model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from markupsafe import Markup
+
+
+@dataclass(frozen=True)
+class Edition:
+    """Which edition this is, and the fingerprints that make it reproducible."""
+
+    status: str  # draft, review, endorsed
+    organisation: str
+    generated_at: dt.datetime
+    data_hash: str
+    config_hash: str
+    testlist_hash: str | None = None
+    snapshot: str | None = None
+    #: The demo's synthetic data: every page says so.
+    synthetic: bool = False
+
+
+@dataclass(frozen=True)
+class Headline:
+    websites_tested: int
+    measurements: int
+    networks: int
+    confirmed: int
+    likely: int
+
+
+@dataclass(frozen=True)
+class MonthRow:
+    month: str  # YYYY-MM, local time
+    measurements: int
+    ok: int
+    anomaly: int
+    confirmed: int
+    failure: int
+
+
+@dataclass(frozen=True)
+class NetworkRow:
+    asn: int
+    name: str
+    measurements: int
+    anomalies: int
+    blocked_sites: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} (AS{self.asn})" if self.name else f"AS{self.asn}"
+
+
+@dataclass(frozen=True)
+class EventRow:
+    start: dt.date
+    label: str
+    kind: str = ""
+    end: dt.date | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One measurement cited as evidence: an OONI Explorer link or our own measurement id."""
+
+    #: The measurement's full identifier (OONI measurement_uid or ours).
+    label: str
+    url: str | None
+    source: str  # ooni or censorwatch
+    #: What the table shows: date, network and source, e.g. "13 Jan 2023, AS38623, OONI".
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class SiteRow:
+    domain: str
+    url: str
+    category_code: str
+    category_name: str
+    verdict: str  # confirmed, likely, inconclusive, accessible
+    networks: tuple[str, ...]
+    methods: tuple[str, ...]
+    measurements: int
+    anomalies: int
+    confirmed: int
+    first_blocked: dt.date | None = None
+    last_blocked: dt.date | None = None
+    still_blocked: bool | None = None
+    evidence: tuple[Evidence, ...] = ()
+
+    @property
+    def anomaly_share(self) -> float | None:
+        return self.anomalies / self.measurements if self.measurements else None
+
+
+@dataclass(frozen=True)
+class CategoryRow:
+    code: str
+    name: str
+    tested: int
+    confirmed: int
+    likely: int
+
+
+@dataclass(frozen=True)
+class AppRow:
+    """An instant-messaging or circumvention test on one network."""
+
+    app: str  # display name, e.g. "WhatsApp"
+    test_name: str
+    network: str
+    measurements: int
+    ok: int
+    anomalies: int
+    status: str  # reachable, blocked, partly, inconclusive
+
+
+@dataclass(frozen=True)
+class Threshold:
+    key: str
+    value: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class Method:
+    """The method as configured, for the methodology section (and the key findings' citations)."""
+
+    sources: tuple[str, ...]
+    rules: tuple[str, ...]
+    thresholds: tuple[Threshold, ...]
+    limits: tuple[str, ...]
+    testlist_size: int
+    testlist_by_category: tuple[tuple[str, str, int], ...] = ()
+    testlist_changes: tuple[tuple[dt.date, str, str], ...] = ()
+    rules_version: str = ""
+
+
+@dataclass(frozen=True)
+class Heat:
+    domains: tuple[str, ...]
+    networks: tuple[str, ...]
+    shares: tuple[tuple[float | None, ...], ...]
+
+
+@dataclass(frozen=True)
+class Section:
+    """An editable Markdown section (context, recommendations), attributed to its authors."""
+
+    title: str
+    html: Markup
+    source_file: str
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A CSV written next to the report; embedded as a data: link when under the size cap."""
+
+    filename: str
+    description: str
+    rows: int
+    data_uri: str | None = None
+
+
+@dataclass
+class ReportModel:
+    country_code: str
+    country_name: str
+    period_start: dt.date
+    period_end: dt.date
+    timezone: str
+    title: str
+    edition: Edition
+    headline: Headline
+    previous: Headline | None
+    months: list[MonthRow]
+    networks: list[NetworkRow]
+    events: list[EventRow]
+    confirmed_sites: list[SiteRow]
+    likely_sites: list[SiteRow]
+    all_sites: list[SiteRow]
+    heat: Heat
+    categories: list[CategoryRow]
+    newly_blocked: list[SiteRow]
+    unblocked: list[SiteRow]
+    apps: list[AppRow]
+    method: Method
+    sections: list[Section] = field(default_factory=list)
+    data_files: list[DataFile] = field(default_factory=list)
+    previous_period: tuple[dt.date, dt.date] | None = None

@@ -1,0 +1,158 @@
+"""Render a :class:`ReportModel` to one self-contained HTML file.
+
+Jinja2 with autoescaping on for everything: text that came from the network (page titles,
+URLs, network names, notes) can only ever appear as text. The CSS is inlined, the charts are
+inline SVG built here, the data files are ``data:`` links: the page makes no request at all,
+so it opens offline, from a USB stick, and prints cleanly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from censorwatch.reports import charts, vocabulary
+from censorwatch.reports.i18n import Language, get_language
+from censorwatch.reports.model import ReportModel
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def make_environment(lang: Language) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        lang.gettext, lang.ngettext, newstyle=True
+    )
+    env.filters["num"] = lang.number
+    env.filters["pct"] = lang.percent
+    env.filters["date"] = lang.date
+    env.filters["month"] = lang.month
+    env.filters["digits"] = lang.digits
+    return env
+
+
+def build_charts(model: ReportModel, lang: Language) -> dict[str, Markup]:
+    """The report's charts, in the report's language."""
+    _ = lang.gettext
+    out: dict[str, Markup] = {}
+    months = model.months
+    if months:
+        values = [m.measurements for m in months]
+        order = sorted(range(len(values)), key=lambda i: (-values[i], i))
+        callouts = [charts.Callout(order[0], _("highest"))]
+        if len(order) > 1:
+            callouts.append(charts.Callout(order[1], _("second")))
+        lowest = min(range(len(values)), key=lambda i: (values[i], i))
+        if lowest not in {c.index for c in callouts}:
+            callouts.append(charts.Callout(lowest, _("lowest")))
+        month_index = {m.month: i for i, m in enumerate(months)}
+        markers = [
+            charts.Marker(month_index[e.start.strftime("%Y-%m")], e.label, lang.digits(str(n)))
+            for n, e in enumerate(model.events, start=1)
+            if e.start.strftime("%Y-%m") in month_index
+        ]
+        out["months"] = charts.bar_chart(
+            [lang.month_short(m.month) for m in months],
+            values,
+            title=_("Measurements per month"),
+            desc=_(
+                "Bar chart of the number of measurements in each month; the same numbers "
+                "are in the table below."
+            ),
+            fmt=lambda v: lang.number(v),
+            callouts=callouts,
+            markers=markers,
+        )
+    if model.networks:
+        nets = model.networks[:12]
+        out["networks"] = charts.hbar_chart(
+            [n.label for n in nets],
+            [n.measurements for n in nets],
+            title=_("Measurements per network"),
+            desc=_(
+                "Horizontal bar chart of the number of measurements on each network; the "
+                "same numbers are in the table below."
+            ),
+            fmt=lambda v: lang.number(v),
+        )
+    if model.heat.domains and model.heat.networks:
+        out["heat"] = charts.heatmap(
+            model.heat.domains,
+            model.heat.networks,
+            model.heat.shares,
+            title=_("Share of anomalous measurements by website and network"),
+            desc=_(
+                "Grid of websites (rows) and networks (columns); each cell gives the share "
+                "of measurements that showed an anomaly. Empty cells were not measured."
+            ),
+            fmt=lambda v: lang.percent(v),
+            not_measured=_("not measured"),
+        )
+    spans_sites = [s for s in model.confirmed_sites + model.likely_sites if s.first_blocked]
+    if spans_sites:
+        total = (model.period_end - model.period_start).days or 1
+
+        def frac(d: Any) -> float:
+            return (d - model.period_start).days / total
+
+        quarters = [model.period_start, *_quarter_starts(model), model.period_end]
+        out["timeline"] = charts.timeline(
+            [s.domain for s in spans_sites],
+            [
+                [(frac(s.first_blocked), frac(s.last_blocked or s.first_blocked) + 1 / total)]
+                for s in spans_sites
+            ],
+            axis_labels=[lang.date(d, "MMM y") for d in quarters],
+            title=_("When each website was observed blocked"),
+            desc=_(
+                "Each bar runs from the first to the last day on which the website was "
+                "observed blocked in the period; dates are in the table above."
+            ),
+        )
+    return out
+
+
+def _quarter_starts(model: ReportModel) -> list[Any]:
+    import datetime as dt
+
+    d = model.period_start
+    starts = []
+    year, month = d.year, d.month
+    while True:
+        month += 3
+        while month > 12:
+            month -= 12
+            year += 1
+        nxt = dt.date(year, month, 1)
+        if nxt >= model.period_end:
+            return starts
+        starts.append(nxt)
+
+
+def render_report(model: ReportModel, lang_code: str = "en") -> str:
+    """The whole report as one HTML document."""
+    lang = get_language(lang_code)
+    env = make_environment(lang)
+    css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
+    template = env.get_template("report.html.j2")
+    return template.render(
+        m=model,
+        lang=lang,
+        css=Markup(css),
+        charts=build_charts(model, lang),
+        method_names=vocabulary.METHOD_NAMES,
+        status_names=vocabulary.STATUS_NAMES,
+        verdict_names=vocabulary.VERDICT_NAMES,
+        app_status_names=vocabulary.APP_STATUS_NAMES,
+        change_names=vocabulary.CHANGE_NAMES,
+    )

@@ -1,0 +1,130 @@
+"""Material for Facebook and radio: headline charts as PNG and a 100-word plain summary.
+
+Advocates post the findings where their audience is, which is rarely a long HTML page. The
+PNGs repeat the report's charts with their numbers written on them (an image is often shared
+without its caption); the summary is plain text of at most 100 words that a radio host can
+read aloud, with the period and the source in it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from censorwatch.errors import CensorwatchError
+from censorwatch.reports.charts import OKABE_ITO
+from censorwatch.reports.i18n import Language
+from censorwatch.reports.model import ReportModel
+
+MAX_WORDS = 100
+
+
+def summary_text(model: ReportModel, lang: Language) -> str:
+    """The plain-text summary (English words are counted; Khmer is kept to the same content)."""
+    _ = lang.gettext
+    period = f"{lang.date(model.period_start)} – {lang.date(model.period_end)}"
+    parts = [
+        _(
+            "Between %(period)s, %(confirmed)s websites showed confirmed blocking in "
+            "%(country)s and %(likely)s more were likely blocked."
+        )
+        % {
+            "period": period,
+            "confirmed": lang.number(model.headline.confirmed),
+            "likely": lang.number(model.headline.likely),
+            "country": model.country_name,
+        },
+        _(
+            "%(tested)s websites were tested in %(measurements)s measurements "
+            "on %(networks)s networks."
+        )
+        % {
+            "tested": lang.number(model.headline.websites_tested),
+            "measurements": lang.number(model.headline.measurements),
+            "networks": lang.number(model.headline.networks),
+        },
+    ]
+    if model.confirmed_sites:
+        names = ", ".join(s.domain for s in model.confirmed_sites[:3])
+        parts.append(_("Confirmed blocked websites include %(names)s.") % {"names": names})
+    parts.append(
+        _("Source: OONI Probe and censorwatch measurements; full method in the report by %(org)s.")
+        % {"org": model.edition.organisation or "censorwatch"}
+    )
+    if model.edition.synthetic:
+        parts.insert(0, _("DEMONSTRATION WITH SYNTHETIC DATA, NOT A REAL FINDING."))
+    text = " ".join(parts)
+    words = text.split()
+    if len(words) > MAX_WORDS:
+        text = " ".join(words[:MAX_WORDS]).rstrip(",;") + "…"
+    return text
+
+
+def write_social(model: ReportModel, lang: Language, out_dir: Path) -> list[Path]:
+    """Write the headline charts as PNG files and the summary as text; return the paths."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise CensorwatchError(
+            "--social needs matplotlib: pip install 'censorwatch[social]'"
+        ) from None
+    _ = lang.gettext
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    plt.rcParams["font.family"] = ["Noto Sans Khmer", "Khmer OS", "DejaVu Sans", "sans-serif"]
+    footer = (
+        _("Source: OONI Probe and censorwatch measurements") + f" · {model.edition.organisation}"
+    )
+    if model.edition.synthetic:
+        footer = _("SYNTHETIC DEMONSTRATION DATA") + " · " + footer
+
+    if model.months:
+        fig, ax = plt.subplots(figsize=(12, 6.3), dpi=100)
+        labels = [lang.month_short(m.month) for m in model.months]
+        values = [m.measurements for m in model.months]
+        bars = ax.bar(labels, values, color=OKABE_ITO["blue"])
+        for bar, value in zip(bars, values, strict=True):
+            ax.annotate(
+                lang.number(value),
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                ha="center",
+                va="bottom",
+                fontsize=9,
+            )
+        ax.set_title(_("Measurements per month"), fontsize=16, loc="left")
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.set_yticks([])
+        fig.text(0.01, 0.01, footer, fontsize=9, color="#555")
+        path = out_dir / "measurements-per-month.png"
+        fig.savefig(path, bbox_inches="tight")
+        plt.close(fig)
+        written.append(path)
+
+    sites = model.confirmed_sites + model.likely_sites
+    if sites:
+        fig, ax = plt.subplots(figsize=(12, 6.3), dpi=100)
+        counts: dict[str, list[int]] = {}
+        for s in sites:
+            c = counts.setdefault(s.category_name or s.category_code, [0, 0])
+            c[0 if s.verdict == "confirmed" else 1] += 1
+        names = sorted(counts, key=lambda k: (-sum(counts[k]), k))[:10]
+        confirmed = [counts[n][0] for n in names]
+        likely = [counts[n][1] for n in names]
+        ax.barh(names, confirmed, color=OKABE_ITO["vermillion"], label=_("Confirmed blocked"))
+        ax.barh(names, likely, left=confirmed, color=OKABE_ITO["orange"], label=_("Likely blocked"))
+        ax.invert_yaxis()
+        ax.legend(frameon=False)
+        ax.set_title(_("Blocked websites by category"), fontsize=16, loc="left")
+        ax.spines[["top", "right"]].set_visible(False)
+        fig.text(0.01, 0.01, footer, fontsize=9, color="#555")
+        path = out_dir / "blocked-by-category.png"
+        fig.savefig(path, bbox_inches="tight")
+        plt.close(fig)
+        written.append(path)
+
+    summary = out_dir / "summary.txt"
+    summary.write_text(summary_text(model, lang) + "\n", encoding="utf-8")
+    written.append(summary)
+    return written

@@ -1,0 +1,142 @@
+"""The report template: sections, languages, escaping, self-containment."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+from babel.messages.pofile import read_po
+
+from censorwatch.reports.charts import Callout, bar_chart, heatmap, ramp_colour
+from censorwatch.reports.i18n import LOCALE_DIR, get_language
+from censorwatch.reports.markdown import render_markdown
+from censorwatch.reports.render import render_report
+
+EVIL = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
+
+
+class TagCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def tags(html: str) -> list[tuple[str, dict]]:
+    parser = TagCollector()
+    parser.feed(html)
+    return parser.tags
+
+
+def test_all_sections_present(report_model) -> None:
+    html = render_report(report_model(), "en")
+    for anchor in (
+        "cover",
+        "findings",
+        "method",
+        "coverage",
+        "blocked",
+        "changes",
+        "apps",
+        "context",
+        "annex",
+    ):
+        assert f'id="{anchor}"' in html
+    assert "vodkhmer.news" in html
+    assert "Viettel (Cambodia)" in html
+    assert "<svg" in html and 'role="img"' in html
+
+
+def test_self_contained(report_model) -> None:
+    """No external request: no script, no stylesheet link, no remote src or url()."""
+    html = render_report(report_model(), "en")
+    for tag, attrs in tags(html):
+        assert tag not in {"script", "iframe", "object", "embed", "link"}
+        for name in ("src", "srcset", "poster", "data"):
+            assert name not in attrs or attrs[name].startswith("data:"), (tag, attrs)
+    assert "@import" not in html
+    assert not re.search(r"url\((?!data:)", html)
+    assert "Content-Security-Policy" in html
+
+
+def test_network_text_is_escaped(report_model) -> None:
+    html = render_report(report_model(evil=EVIL), "en")
+    assert "<script>" not in html
+    assert "onerror=alert" not in html.replace("onerror=alert(2)&gt;", "")
+    assert not any(tag == "script" for tag, _ in tags(html))
+    assert not any(tag == "img" for tag, _ in tags(html))
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_synthetic_banner(report_model) -> None:
+    assert "synthetic data" in render_report(report_model(synthetic=True), "en")
+    assert 'class="synthetic-banner"' not in render_report(report_model(synthetic=False), "en")
+
+
+def test_khmer_report(report_model) -> None:
+    html = render_report(report_model(), "km")
+    assert '<html lang="km">' in html
+    assert "លទ្ធផលសំខាន់ៗ" in html  # "Key findings"
+    assert "២,៤០០,០០០" in html  # Khmer digits
+    assert "មករា" in html  # January
+    assert "draft-translation" in html  # marked for native-speaker review
+
+
+def test_khmer_catalogue_is_complete() -> None:
+    """Every message of the template and code has a Khmer translation with the same fields."""
+    with (LOCALE_DIR / "messages.pot").open("rb") as fh:
+        template = read_po(fh)
+    with (LOCALE_DIR / "km" / "LC_MESSAGES" / "messages.po").open("rb") as fh:
+        km = read_po(fh, locale="km")
+    for message in template:
+        if not message.id:
+            continue
+        translated = km.get(message.id)
+        assert translated is not None and translated.string, f"untranslated: {message.id!r}"
+        source = message.id if isinstance(message.id, str) else message.id[0]
+        target = translated.string if isinstance(translated.string, str) else translated.string[0]
+        assert set(re.findall(r"%\(\w+\)s", source)) == set(re.findall(r"%\(\w+\)s", target))
+
+
+def test_catalogue_template_is_current(tmp_path) -> None:
+    """messages.pot holds every string the template and code mark (re-extract when it fails)."""
+    from babel.messages.extract import extract_from_dir
+
+    from censorwatch.reports import render
+
+    root = render.TEMPLATES.parent
+    method_map = [("**.py", "python"), ("templates/**.j2", "jinja2")]
+    options = {"templates/**.j2": {"extensions": "jinja2.ext.i18n"}}
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
+    found = {msg for _, _, msg, _, _ in extract_from_dir(str(root), method_map, options, keywords)}
+    with (LOCALE_DIR / "messages.pot").open("rb") as fh:
+        known = {m.id for m in read_po(fh) if m.id}
+    assert found <= known, f"run pybabel extract (see reports/babel.cfg): {found - known}"
+
+
+def test_language_formats() -> None:
+    en, km = get_language("en"), get_language("km")
+    assert en.number(2412345) == "2,412,345"
+    assert km.percent(0.456) == "៤៦%"
+    assert en.month("2023-07") == "July 2023"
+    assert en.date(None) == "–"
+
+
+def test_charts_have_text_alternatives() -> None:
+    svg = bar_chart(
+        ["Jan", "Feb"], [10, 5], title="T<x>", desc="D", callouts=[Callout(0, "highest")]
+    )
+    assert "<title" in svg and "<desc" in svg and "T&lt;x&gt;" in svg
+    assert "highest" in svg
+    grid = heatmap(["a<b>"], ["net"], [[None]], title="H", desc="D")
+    assert "a&lt;b&gt;" in grid and "not measured" in grid
+    assert ramp_colour(0) != ramp_colour(1)
+
+
+def test_markdown_sections_are_safe() -> None:
+    html = render_markdown("<script>x()</script> [a](javascript:x()) [b](https://ok.example/)")
+    assert "<script>" not in html
+    assert 'href="javascript' not in html
+    assert 'href="https://ok.example/"' in html

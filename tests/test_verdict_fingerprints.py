@@ -1,0 +1,195 @@
+"""Fingerprint files: the project's own, OONI's snapshot, CSV, errors that say where."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from censorwatch.config import load_config
+from censorwatch.errors import InputError
+from censorwatch.fingerprints import (
+    default_fingerprints,
+    fingerprints_from_config,
+    load_fingerprint_file,
+    load_fingerprints,
+    own_fingerprint_path,
+)
+
+OONI_KEYS = {
+    "name",
+    "scope",
+    "other_names",
+    "location_found",
+    "pattern_type",
+    "pattern",
+    "confidence_no_fp",
+    "expected_countries",
+}
+
+
+def test_own_file_is_versioned_and_in_oonis_schema():
+    data = json.loads(own_fingerprint_path().read_text(encoding="utf-8"))
+    assert data["version"]
+    names = [row["name"] for row in data["fingerprints"]]
+    assert len(names) == len(set(names))
+    for row in data["fingerprints"]:
+        assert set(row) >= OONI_KEYS, row["name"]
+        assert row["name"].startswith("cw.")
+    patterns = {row["pattern"] for row in data["fingerprints"]}
+    assert {"36.37.242.94", "203.190.164.182", "10.10.10.1", "146.112.197."} <= patterns
+    assert "<title>ERROR: Forbidden</title>" in patterns
+
+
+def test_default_db_is_cached_and_holds_our_rows():
+    db = default_fingerprints()
+    assert db is default_fingerprints()
+    assert len(db) == 5
+    assert [m.fingerprint.name for m in db.match_dns("36.37.242.94")] == [
+        "cw.kh_dns_viettel_metfone_sinkhole"
+    ]
+    assert [m.fingerprint.name for m in db.match_dns("146.112.197.200")] == [
+        "cw.fp_dns_cisco_opendns_146_112_197"
+    ]
+    assert db.match_dns("146.112.198.1") == []
+
+
+def test_oonis_snapshot_loads_beside_ours(shared):
+    db = load_fingerprints(
+        [
+            shared("ooni", "fingerprints", "fingerprints_dns.json"),
+            shared("ooni", "fingerprints", "fingerprints_http.json"),
+        ]
+    )
+    assert len(db) == 5 + 150 + 1699
+    assert db.versions[0].startswith("censorwatch.json@")
+    assert [m.fingerprint.name for m in db.match_dns("10.10.34.36")] == ["ooni.ir_10dot10_ipv4_1"]
+    hits = db.match_headers({"Location": "http://lamanlabuh.aduankonten.id/"})
+    assert "ooni.id_lamanlabuh_kominfo" in [m.fingerprint.name for m in hits]
+
+
+def test_csv_files_as_in_oonis_repository(tmp_path):
+    path = tmp_path / "fingerprints_http.csv"
+    path.write_text(
+        "name,scope,other_names,location_found,pattern_type,pattern,confidence_no_fp,"
+        "expected_countries,source,exp_url,notes\n"
+        'wg.kh_test,isp,,body,regexp,"Blocked by [A-Z]+ ISP",5,KH,,,\n'
+        "wg.kh_header,nat,,header.server,full,Censor/1.0,5,KH,,,\n",
+        encoding="utf-8",
+    )
+    version, rows = load_fingerprint_file(path)
+    assert version is None and [r.name for r in rows] == ["wg.kh_test", "wg.kh_header"]
+    db = load_fingerprints([path], include_own=False)
+    assert [m.fingerprint.name for m in db.match_body("<p>Blocked by MPTC ISP</p>")] == [
+        "wg.kh_test"
+    ]
+    assert [m.fingerprint.name for m in db.match_headers({"server": ["Censor/1.0"]})] == [
+        "wg.kh_header"
+    ]
+    assert rows[0].confirms("KH") and rows[0].confirms("TH")  # isp scope confirms anywhere
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"scope": "isp"}, "name: missing"),
+        (
+            {"name": "x", "scope": "isp", "location_found": "cookie", "pattern_type": "full"},
+            "location_found",
+        ),
+        (
+            {
+                "name": "x",
+                "scope": "isp",
+                "location_found": "body",
+                "pattern_type": "glob",
+                "pattern": "a",
+            },
+            "pattern_type",
+        ),
+        (
+            {
+                "name": "x",
+                "scope": "isp",
+                "location_found": "body",
+                "pattern_type": "regexp",
+                "pattern": "(",
+            },
+            "not a valid regular expression",
+        ),
+        (
+            {
+                "name": "x",
+                "scope": "isp",
+                "location_found": "dns",
+                "pattern_type": "full",
+                "pattern": "not an address!",
+            },
+            "pattern",
+        ),
+        (
+            {
+                "name": "x",
+                "scope": "isp",
+                "location_found": "dns",
+                "pattern_type": "full",
+                "pattern": "1.2.3.4",
+                "confidence_no_fp": "high",
+            },
+            "confidence_no_fp",
+        ),
+    ],
+)
+def test_bad_rows_name_file_row_and_field(tmp_path, row, message):
+    path = tmp_path / "wg.json"
+    path.write_text(json.dumps({"version": "1", "fingerprints": [row]}), encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_fingerprint_file(path)
+    assert str(path) in str(err.value) and "row 1" in str(err.value)
+    assert message in str(err.value)
+
+
+def test_bad_json_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("[{", encoding="utf-8")
+    with pytest.raises(InputError, match="not valid JSON"):
+        load_fingerprint_file(bad)
+    with pytest.raises(InputError, match="not found"):
+        load_fingerprint_file(tmp_path / "nope.json")
+
+
+def test_config_key_adds_fingerprint_files(tmp_path, isolated_env):
+    extra = tmp_path / "wg.json"
+    extra.write_text(
+        json.dumps(
+            [
+                {
+                    "name": "wg.kh_new_sinkhole",
+                    "scope": "isp",
+                    "location_found": "dns",
+                    "pattern_type": "full",
+                    "pattern": "192.0.2.77",
+                    "expected_countries": "KH",
+                }
+            ]
+        ),
+        encoding="utf-8",
+    )
+    (tmp_path / "censorwatch.toml").write_text(
+        '[verdict]\nfingerprint_files = ["wg.json"]\n', encoding="utf-8"
+    )
+    cfg = load_config(tmp_path / "censorwatch.toml")
+    assert cfg.verdict.fingerprint_files == [str(extra)]
+    db = fingerprints_from_config(cfg)
+    assert len(db) == 6
+    assert db.match_dns("192.0.2.77")[0].fingerprint.name == "wg.kh_new_sinkhole"
+    assert fingerprints_from_config(load_config(None, cwd=tmp_path / "none")) is (
+        default_fingerprints()
+    )
+
+
+def test_expected_asns_limit_confirmation():
+    (fp,) = [f for f in default_fingerprints().fingerprints if f.pattern == "36.37.242.94"]
+    assert fp.expected_asns == (38623,)
+    assert fp.confirms("KH", 38623)
+    assert not fp.confirms("KH", 17976)
