@@ -31,6 +31,7 @@ STAGE_COMMANDS: list[tuple[str, str]] = [
     ("censorwatch.testlists.cli", "testlist"),
     ("censorwatch.probes.cli", "probe"),
     ("censorwatch.probes.cli", "control"),
+    ("censorwatch.ingest.cli", "ingest"),
     ("censorwatch.analysis.cli", "analyze"),
     ("censorwatch.reports.cli", "report"),
     ("censorwatch.demo", "demo"),

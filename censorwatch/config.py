@@ -124,6 +124,21 @@ class OoniSettings:
     overlap_hours: int = 48
     #: Calls per minute allowed to the OONI API (its quota is about 10 cheap calls a minute).
     api_calls_per_minute: int = 10
+    #: What ``ingest ooni`` lists by default: "anomaly" (the evidence a report cites, confirmed
+    #: included), "confirmed", or "all" (slow under the API quota: prefer ``ingest raw``).
+    api_filter: str = "anomaly"
+    #: Rows per page of /api/v1/measurements.
+    page_size: int = 1000
+    #: Seconds to wait for one HTTP answer (API or bucket) before retrying.
+    timeout: float = 60.0
+    #: Tries per request (timeouts, 5xx, 429) before giving up, with exponential backoff.
+    retry_attempts: int = 8
+    #: Longest wait between two tries, in seconds (a longer Retry-After is capped to this).
+    retry_max_wait: float = 300.0
+    #: How far back the first ``ingest ooni`` of a country goes when no --since is given.
+    initial_days: int = 365
+    #: Measurements written per transaction.
+    batch_size: int = 5000
 
 
 @dataclass

@@ -197,6 +197,42 @@ class IngestState(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
 
 
+class OoniAggregate(Base):
+    """OONI's own monthly counts (``/api/v1/aggregation``), optionally per network/domain/category.
+
+    ``axis`` is the second dimension (``probe_asn``, ``domain``, ``category_code``) or ``""``
+    for the country total; ``axis_value`` its value as text (``""`` for the total).
+    """
+
+    __tablename__ = "ooni_aggregates"
+    __table_args__ = (
+        UniqueConstraint(
+            "probe_cc",
+            "test_name",
+            "time_grain",
+            "period_start",
+            "axis",
+            "axis_value",
+            name="uq_ooni_aggregates_key",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
+    probe_cc: Mapped[str] = mapped_column(String(2), nullable=False)
+    test_name: Mapped[str] = mapped_column(String(64), nullable=False)
+    #: "month" (set explicitly in every query), "day", ...
+    time_grain: Mapped[str] = mapped_column(String(8), nullable=False)
+    period_start: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    axis: Mapped[str] = mapped_column(String(32), nullable=False)
+    axis_value: Mapped[str] = mapped_column(String(255), nullable=False)
+    measurement_count: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    anomaly_count: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    confirmed_count: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    failure_count: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    ok_count: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    fetched_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+
+
 class ReportEdition(Base):
     """A generated report, with the hashes that let an endorsed edition be reproduced."""
 

@@ -1,0 +1,261 @@
+"""Ingest speed: API metadata rows and full web_connectivity documents, against the targets.
+
+Run on demand (not a test); numbers and commands go to docs/performance.md.
+
+    python benchmarks/ingest_bench.py api --rows 300000 --db sqlite:////tmp/cw-bench-api.sqlite3
+    python benchmarks/ingest_bench.py api --rows 300000 --db postgresql+psycopg://127.0.0.1/test
+    python benchmarks/ingest_bench.py raw --docs 50000 --db sqlite:////tmp/cw-bench-raw.sqlite3 \
+        --oonidata-python /tmp/venv-oonidata/bin/python
+
+Data: the real OONI rows and documents of ``../shared/fixtures/ooni/`` (or
+``$CENSORWATCH_SHARED_FIXTURES``), varied (new report ids, inputs, times, country KH), never
+invented. ``api`` times the path of ``ingest ooni`` after the HTTP answer: parse a page,
+build the rows, write them with the page's cursor in one transaction. ``raw`` times the path
+of ``ingest raw``/``ingest file`` after the download: gunzip, split lines, parse, scrub,
+recompute the verdict, encode and store; then, side by side on the same files, oonidata
+0.3.0's ``load_measurement`` only parsing (run with the Python of a separate virtual
+environment, since oonidata pins old dependencies).
+
+Both wall-clock and CPU time of this process are reported: the machine may be shared, and
+PostgreSQL's own work happens in its server process, outside "one core" of ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("CENSORWATCH_SHARED_FIXTURES", REPO.parent / "shared" / "fixtures"))
+START = datetime(2023, 1, 1)
+
+
+def real_api_rows() -> list[dict[str, Any]]:
+    path = SHARED / "ooni" / "api" / "api_v1_measurements__web_connectivity_limit50.recorded.json"
+    return json.loads(json.loads(path.read_text("utf-8"))["body"])["results"]
+
+
+def real_documents() -> list[dict[str, Any]]:
+    folder = SHARED / "ooni" / "measurements"
+    return [json.loads(p.read_text("utf-8")) for p in sorted(folder.glob("*.json"))]
+
+
+def api_pages(n: int, page_size: int) -> list[bytes]:
+    """``n`` rows of a Cambodian year varied from the real ones, as API page bodies."""
+    base = real_api_rows()
+    step = timedelta(days=365) / n
+    pages, page = [], []
+    for i in range(n):
+        row = dict(base[i % len(base)])
+        when = START + step * i
+        row["probe_cc"] = "KH"
+        row["report_id"] = f"{when:%Y%m%dT%H%M%SZ}_webconnectivity_KH_38623_n1_b{i:010d}"
+        # Inputs repeat, as in real data (a country's test list is measured again and again).
+        row["measurement_start_time"] = when.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+        row["measurement_uid"] = f"{when:%Y%m%d%H%M%S}.000000_KH_webconnectivity_{i:016x}"
+        page.append(row)
+        if len(page) == page_size:
+            pages.append(orjson.dumps({"metadata": {"count": -1}, "results": page}))
+            page = []
+    if page:
+        pages.append(orjson.dumps({"metadata": {"count": -1}, "results": page}))
+    return pages
+
+
+def raw_files(n: int, folder: Path, per_file: int) -> list[Path]:
+    """``n`` web_connectivity documents varied from the real ones, in .jsonl.gz files."""
+    docs = [d for d in real_documents() if d.get("test_name") == "web_connectivity"]
+    step = timedelta(days=30) / n
+    files, lines = [], []
+    for i in range(n):
+        doc = copy.deepcopy(docs[i % len(docs)])
+        when = START + step * i
+        doc["probe_cc"] = "KH"
+        doc["report_id"] = f"{when:%Y%m%dT%H%M%SZ}_webconnectivity_KH_38623_n1_r{i:010d}"
+        doc["input"] = f"{doc['input'].rstrip('/')}/r{i}/"
+        doc["measurement_start_time"] = when.strftime("%Y-%m-%d %H:%M:%S")
+        lines.append(orjson.dumps(doc) + b"\n")
+        if len(lines) == per_file or i == n - 1:
+            path = folder / f"{when:%Y%m%d%H}_KH_webconnectivity.n{len(files)}.0.jsonl.gz"
+            path.write_bytes(gzip.compress(b"".join(lines), 6))
+            files.append(path)
+            lines = []
+    return files
+
+
+def fresh_store(url: str) -> Any:
+    """An empty store at ``url``; on PostgreSQL in a schema of its own, never anyone's tables."""
+    import sqlalchemy as sa
+
+    from censorwatch.store import open_store
+
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    elif url.startswith("postgresql"):
+        admin = sa.create_engine(url)
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE")
+            conn.exec_driver_sql(f"CREATE SCHEMA {PG_SCHEMA}")
+        admin.dispose()
+        sep = "&" if "?" in url else "?"
+        url = f"{url}{sep}options=-csearch_path%3D{PG_SCHEMA}"
+    return open_store(url)
+
+
+PG_SCHEMA = "cw_bench_ingest"
+
+
+def timed(fn: Any) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def bench_api(args: argparse.Namespace) -> None:
+    from censorwatch.ingest.pipeline import Ingestor
+    from censorwatch.ingest.state import SourceState, save_state
+
+    pages = api_pages(args.rows, args.page_size)
+    store = fresh_store(args.db)
+    ingestor = Ingestor(store, batch_size=args.page_size)
+    state = SourceState("bench:api")
+
+    def run() -> None:
+        for i, body in enumerate(pages):
+            data = orjson.loads(body)
+            rows = list(ingestor.from_api_rows(data["results"], f"page {i}"))
+            state.cursor = f"page {i}"
+            ingestor.write(rows, after=lambda conn: save_state(conn, state))
+
+    wall, cpu = timed(run)
+    n = ingestor.stats.inserted
+    print(
+        f"api metadata rows -> {store.dialect}: {n:,} rows in {wall:.2f} s wall "
+        f"({n / wall:,.0f}/s), {cpu:.2f} s CPU of this process ({n / cpu:,.0f}/s)"
+    )
+    # The same pages again: everything is known, nothing is inserted.
+    ingestor.stats.inserted = ingestor.stats.merged = 0
+    wall, cpu = timed(run)
+    print(
+        f"  rerun (all known, merged): {ingestor.stats.merged:,} rows in {wall:.2f} s wall "
+        f"({ingestor.stats.merged / wall:,.0f}/s); inserted {ingestor.stats.inserted}"
+    )
+    store.close()
+
+
+OONIDATA_SCRIPT = r"""
+import gzip, sys, time
+import orjson
+try:
+    from oonidata.models.nettests import load_measurement
+except ImportError:  # oonidata 0.3.0 keeps it in dataclient
+    from oonidata.dataclient import load_measurement
+files = sys.argv[1:]
+n = 0
+wall, cpu = time.perf_counter(), time.process_time()
+for path in files:
+    with gzip.open(path, "rb") as fh:
+        for line in fh:
+            load_measurement(orjson.loads(line))
+            n += 1
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+print(f"{n} {wall} {cpu}")
+"""
+
+
+def bench_raw(args: argparse.Namespace) -> None:
+    from censorwatch.ingest.files import iter_file
+    from censorwatch.ingest.pipeline import Ingestor
+
+    with tempfile.TemporaryDirectory(prefix="cw-bench-raw-") as tmp:
+        files = raw_files(args.docs, Path(tmp), args.per_file)
+        size = sum(p.stat().st_size for p in files)
+        print(
+            f"{args.docs:,} web_connectivity documents in {len(files)} files, {size / 1e6:.1f} MB"
+        )
+
+        # Parse + scrub + verdict + encode, no store: the pipeline's own CPU cost.
+        parser = Ingestor(None, batch_size=args.batch)  # type: ignore[arg-type]
+
+        def parse_only() -> None:
+            for path in files:
+                for record in iter_file(path):
+                    parser.from_record(record)
+
+        wall, cpu = timed(parse_only)
+        print(
+            f"censorwatch parse + scrub + verdict + encode (no store): {wall:.2f} s wall "
+            f"({args.docs / wall:,.0f}/s), {cpu:.2f} s CPU ({args.docs / cpu:,.0f}/s); "
+            f"{parser.stats.verdicts:,} verdicts, {parser.stats.quarantined} quarantined"
+        )
+
+        store = fresh_store(args.db)
+        ingestor = Ingestor(store, batch_size=args.batch)
+
+        def full() -> None:
+            for path in files:
+                ingestor.ingest_records(iter_file(path))
+
+        wall, cpu = timed(full)
+        ours = args.docs / wall
+        print(
+            f"censorwatch full ingest -> {store.dialect} (parse, scrub, verdict, encode, store): "
+            f"{wall:.2f} s wall ({ours:,.0f}/s), {cpu:.2f} s CPU ({args.docs / cpu:,.0f}/s); "
+            f"{ingestor.stats.inserted:,} inserted, {ingestor.stats.verdicts:,} verdicts"
+        )
+        store.close()
+
+        if args.oonidata_python:
+            out = subprocess.run(
+                [args.oonidata_python, "-c", OONIDATA_SCRIPT, *map(str, files)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            n, o_wall, o_cpu = int(out[0]), float(out[1]), float(out[2])
+            theirs = n / o_wall
+            print(
+                f"oonidata 0.3.0 load_measurement (parse only): {o_wall:.2f} s wall "
+                f"({theirs:,.0f}/s), {o_cpu:.2f} s CPU ({n / o_cpu:,.0f}/s)"
+            )
+            print(
+                f"ratio, censorwatch full ingest / oonidata parse only: {ours / theirs:.2f}x wall, "
+                f"{(args.docs / cpu) / (n / o_cpu):.2f}x CPU"
+            )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    api = sub.add_parser("api", help="API metadata rows into the store")
+    api.add_argument("--rows", type=int, default=300_000)
+    api.add_argument("--page-size", type=int, default=5000)
+    api.add_argument("--db", default="sqlite:////tmp/cw-bench-api.sqlite3")
+    raw = sub.add_parser("raw", help="full web_connectivity documents from .jsonl.gz")
+    raw.add_argument("--docs", type=int, default=50_000)
+    raw.add_argument("--per-file", type=int, default=5000)
+    raw.add_argument("--batch", type=int, default=5000)
+    raw.add_argument("--db", default="sqlite:////tmp/cw-bench-raw.sqlite3")
+    raw.add_argument("--oonidata-python", help="python of a venv with oonidata==0.3.0")
+    args = parser.parse_args(argv)
+    if not SHARED.joinpath("ooni").is_dir():
+        sys.exit(f"shared fixtures not found at {SHARED}; set CENSORWATCH_SHARED_FIXTURES")
+    {"api": bench_api, "raw": bench_raw}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
