@@ -40,7 +40,7 @@ from censorwatch.analysis.rules import (
     method_sql,
     status_sql,
 )
-from censorwatch.store.models import MeasurementRow, Network, TestlistEntry
+from censorwatch.store.models import MeasurementRow, Network, OoniAggregate, TestlistEntry
 
 _T = MeasurementRow.__table__.c
 ANOMALOUS = (ANOMALY, CONFIRMED)
@@ -436,6 +436,34 @@ def load_anomalous_measurements(
     df = pd.concat(frames, ignore_index=True)
     df["probe_asn"] = df["probe_asn"].astype("int64")
     return df[columns]
+
+
+def load_ooni_totals(conn: Connection, scope: Scope) -> dict[str, int] | None:
+    """OONI's own web_connectivity counts for the country over the months the period touches
+    (``ingest aggregation``; UTC months, so an approximation at the period's edges), or None
+    when none were fetched."""
+    t = OoniAggregate.__table__.c
+    first = scope.period.start.replace(day=1)
+    stmt = select(
+        func.count(),
+        func.sum(t.measurement_count),
+        func.sum(t.ok_count),
+        func.sum(t.anomaly_count),
+        func.sum(t.confirmed_count),
+        func.sum(t.failure_count),
+    ).where(
+        t.probe_cc == scope.country,
+        t.test_name.in_(WEB_TESTS),
+        t.time_grain == "month",
+        t.axis == "",
+        t.period_start >= first,
+        t.period_start <= scope.period.end,
+    )
+    rows, *sums = conn.execute(stmt).one()
+    if not rows:
+        return None
+    keys = ("measurements", OK, ANOMALY, CONFIRMED, FAILURE)
+    return {k: int(v or 0) for k, v in zip(keys, sums, strict=True)}
 
 
 def count_sources(cells: pd.DataFrame) -> dict[str, int]:

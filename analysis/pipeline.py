@@ -46,6 +46,7 @@ from censorwatch.analysis.load import (
     load_anomalous_measurements,
     load_cells,
     load_networks,
+    load_ooni_totals,
     load_testlist,
 )
 from censorwatch.analysis.method import describe_method
@@ -130,6 +131,7 @@ def analyze(
             int(a): str(n) for a, n in zip(names_df["asn"], names_df["name"], strict=True) if n
         }
         testlist = load_testlist(conn, period)
+        ooni_reported = load_ooni_totals(conn, scope)
         blocked_names = sorted(
             now.verdicts.loc[now.verdicts["verdict"].isin(BLOCKED_VERDICTS), "domain"]
         )
@@ -158,7 +160,7 @@ def analyze(
         or [now.cells],
         ignore_index=True,
     )
-    coverage = compute_coverage(all_cells, period, names, testlist)
+    coverage = compute_coverage(all_cells, period, names, testlist, ooni_reported)
     if previous is not None:
         prev_urls_categories = domains[["domain", "category_code"]]
         prev = previous.merge(prev_urls_categories, on="domain", how="left")
