@@ -82,13 +82,17 @@ class _Judged:
     both_anomalous: pd.DataFrame
 
 
-def _judge(conn: Connection, engine: Engine, scope: Scope, t: Thresholds) -> _Judged:
+def _judge(
+    conn: Connection, engine: Engine, scope: Scope, t: Thresholds, *, with_agreement: bool = True
+) -> _Judged:
+    """Verdicts of one period. ``with_agreement=False`` skips the agreement summary (not
+    needed for the previous period: the verdicts' agreement days come from the full pass)."""
     loaded = load_cells(conn, scope, engine)
     cells = loaded.cells
     app_cells = judged_app_cells(iter_unjudged_apps(conn, scope), scope.period)
     web = web_cells(cells)
     sources = count_sources(web)
-    if sources.get(SOURCE_PROBE) and sources.get(SOURCE_OONI):
+    if with_agreement and sources.get(SOURCE_PROBE) and sources.get(SOURCE_OONI):
         ours = web[web["source"] == SOURCE_PROBE]
         asns = sorted(int(x) for x in ours["probe_asn"].unique())
         table = load_agreement_cells(
@@ -149,7 +153,9 @@ def analyze(
             else pd.DataFrame()
         )
         previous = (
-            _judge(conn, store.engine, Scope(country, period.previous()), t).verdicts
+            _judge(
+                conn, store.engine, Scope(country, period.previous()), t, with_agreement=False
+            ).verdicts
             if compare_previous
             else None
         )
