@@ -213,6 +213,8 @@ def _sites(
                 last_blocked=_date(rec["last_blocked"]),
                 still_blocked=_opt_bool(rec["still_blocked"]),
                 evidence=tuple(evidence.get(rec["domain"], ())),
+                anomaly_share=float(rec["anomaly_rate"]) if rec["judged"] else None,
+                judged=int(rec["judged"]),
             )
         )
     return rows
@@ -501,8 +503,9 @@ def build_model(
         all_sites=everything,
         heat=_heat(result, confirmed + likely),
         categories=categories,
-        newly_blocked=change_rows(result.changes.newly_blocked),
-        unblocked=change_rows(result.changes.unblocked),
+        # Without measurements in the previous period there is nothing to compare with.
+        newly_blocked=change_rows(result.changes.newly_blocked) if prev_headline else [],
+        unblocked=change_rows(result.changes.unblocked) if prev_headline else [],
         apps=apps,
         method=_method(result, store, lang),
         sections=sections or [],
