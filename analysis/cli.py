@@ -15,6 +15,9 @@ from censorwatch.cli import App, pass_app
 from censorwatch.errors import InputError
 from censorwatch.store import job_run
 
+#: Below this share of OONI's own count, the store is too incomplete to judge rates by.
+INCOMPLETE = 0.9
+
 
 def _atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
@@ -201,6 +204,14 @@ def analyze(
                 "measurements": h.measurements,
                 "blocked": h.blocked,
             }
+        )
+    completeness = result.coverage.ooni_completeness
+    if completeness is not None and completeness < INCOMPLETE:
+        click.echo(
+            f"censorwatch: warning: the store holds {completeness:.0%} of the web_connectivity "
+            f"measurements OONI reports for {cc} in these months; anomaly rates and verdicts "
+            "need the complete data (censorwatch ingest raw, or ingest ooni --only all)",
+            err=True,
         )
     if output is not None:
         written = write_outputs(result, output)

@@ -42,6 +42,13 @@ class Coverage:
     by_network_month: pd.DataFrame
     busiest_month: str | None
     quietest_month: str | None
+    #: OONI's own web_connectivity counts for the months of the period (``ingest
+    #: aggregation``), when fetched: measurements, ok, anomaly, confirmed, failure.
+    ooni_reported: dict[str, int] | None = None
+    #: Stored OONI web_connectivity measurements / OONI's count (None without OONI's counts).
+    #: Well below 1 means ingest is incomplete: with only OONI's anomalous measurements
+    #: stored (the API ingest's default) every rate would be wrong.
+    ooni_completeness: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +63,8 @@ class Coverage:
             "by_source": _records(self.by_source),
             "busiest_month": self.busiest_month,
             "quietest_month": self.quietest_month,
+            "ooni_reported": self.ooni_reported,
+            "ooni_completeness": self.ooni_completeness,
         }
 
 
@@ -95,6 +104,7 @@ def compute_coverage(
     period: Period,
     names: dict[int, str],
     testlist: pd.DataFrame,
+    ooni_reported: dict[str, int] | None = None,
 ) -> Coverage:
     """Coverage from the aggregated cells (all tests; app cells judged in Python included)."""
     months = pd.DataFrame({"month": period.months()})
@@ -120,7 +130,13 @@ def compute_coverage(
         busiest = min(counts, key=lambda mc: (-mc[1], mc[0]))[0]
         quietest = min(counts, key=lambda mc: (mc[1], mc[0]))[0]
 
+    completeness = None
+    if ooni_reported and ooni_reported.get("measurements"):
+        stored = web.loc[web["source"] == "ooni", "measurements"].sum() if not web.empty else 0
+        completeness = round(float(stored) / ooni_reported["measurements"], 4)
     return Coverage(
+        ooni_reported=ooni_reported,
+        ooni_completeness=completeness,
         measurements=int(cells["measurements"].sum()) if not cells.empty else 0,
         urls_tested=len(inputs),
         domains_tested=len(domains),

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, and_, case, func, not_, select, tuple_
+from sqlalchemy import Connection, Engine, and_, case, func, not_, select
 
 from censorwatch.analysis.frames import count_distinct, day_text, max_text, to_days
 from censorwatch.analysis.period import Period, _month_end
@@ -40,7 +40,7 @@ from censorwatch.analysis.rules import (
     method_sql,
     status_sql,
 )
-from censorwatch.store.models import MeasurementRow, Network, TestlistEntry
+from censorwatch.store.models import MeasurementRow, Network, OoniAggregate, TestlistEntry
 
 _T = MeasurementRow.__table__.c
 ANOMALOUS = (ANOMALY, CONFIRMED)
@@ -300,43 +300,32 @@ def load_agreement_cells(
     ours: str,
     theirs: str,
     *,
+    asns: list[int] | None = None,
     engine: Engine | None = None,
 ) -> pd.DataFrame:
     """Per URL, network and local day measured by both ``ours`` and ``theirs``: how many
     measurements each made, how many were judged (not failures) and how many anomalous.
-
-    Our probes' cells are grouped first; the other source's measurements are then grouped
-    only where they fall in one of those cells (a semi-join), so the big sort is over the
-    matching rows only.
-    """
-
-    def per_source(c_: Connection, chunk: Scope, source: str, within: Any = None) -> pd.DataFrame:
-        c = _classified(chunk, c_.dialect.name, tests=WEB_TESTS, with_method=False).c
-        where = [c.source == source, c.input.is_not(None)]
-        if within is not None:
-            where.append(tuple_(c.input, c.probe_asn, c.day).in_(within))
-        return (
-            select(
-                c.input,
-                c.probe_asn,
-                c.day,
-                func.count().label("n"),
-                _count(c.st != _FAILURE).label("judged"),
-                _count(c.st.in_((_ANOMALY, _CONFIRMED))).label("anomalies"),
-            )
-            .where(*where)
-            .group_by(c.input, c.probe_asn, c.day)
-        )
+    ``asns`` limits the read to the networks where ``ours`` measured (volunteers run our
+    probe on a few networks; OONI's measurements elsewhere cannot be compared)."""
 
     def query(c_: Connection, chunk: Scope) -> pd.DataFrame:
-        mine = per_source(c_, chunk, ours).subquery("ours")
-        keys = select(mine.c.input, mine.c.probe_asn, mine.c.day)
-        a = pd.read_sql(select(mine), c_)
-        b = pd.read_sql(per_source(c_, chunk, theirs, within=keys), c_)
-        on = ["input", "probe_asn", "day"]
-        a = a.rename(columns={k: f"ours_{k}" for k in ("n", "judged", "anomalies")})
-        b = b.rename(columns={k: f"theirs_{k}" for k in ("n", "judged", "anomalies")})
-        return a.merge(b, on=on, how="inner")
+        c = _classified(chunk, c_.dialect.name, tests=WEB_TESTS, asns=asns, with_method=False).c
+        anomalous = c.st.in_((_ANOMALY, _CONFIRMED))
+        judged = c.st != _FAILURE
+        cols = []
+        for name, src in (("ours", ours), ("theirs", theirs)):
+            cols += [
+                _count(c.source == src).label(f"{name}_n"),
+                _count(and_(c.source == src, judged)).label(f"{name}_judged"),
+                _count(and_(c.source == src, anomalous)).label(f"{name}_anomalies"),
+            ]
+        stmt = (
+            select(c.input, c.probe_asn, c.day, *cols)
+            .where(c.input.is_not(None), c.source.in_((ours, theirs)))
+            .group_by(c.input, c.probe_asn, c.day)
+            .having(and_(_count(c.source == ours) > 0, _count(c.source == theirs) > 0))
+        )
+        return pd.read_sql(stmt, c_)
 
     df = _parallel(engine, conn, scope, query) if engine is not None else query(conn, scope)
     counts = [f"{n}_{k}" for n in ("ours", "theirs") for k in ("n", "judged", "anomalies")]
@@ -447,6 +436,34 @@ def load_anomalous_measurements(
     df = pd.concat(frames, ignore_index=True)
     df["probe_asn"] = df["probe_asn"].astype("int64")
     return df[columns]
+
+
+def load_ooni_totals(conn: Connection, scope: Scope) -> dict[str, int] | None:
+    """OONI's own web_connectivity counts for the country over the months the period touches
+    (``ingest aggregation``; UTC months, so an approximation at the period's edges), or None
+    when none were fetched."""
+    t = OoniAggregate.__table__.c
+    first = scope.period.start.replace(day=1)
+    stmt = select(
+        func.count(),
+        func.sum(t.measurement_count),
+        func.sum(t.ok_count),
+        func.sum(t.anomaly_count),
+        func.sum(t.confirmed_count),
+        func.sum(t.failure_count),
+    ).where(
+        t.probe_cc == scope.country,
+        t.test_name.in_(WEB_TESTS),
+        t.time_grain == "month",
+        t.axis == "",
+        t.period_start >= first,
+        t.period_start <= scope.period.end,
+    )
+    rows, *sums = conn.execute(stmt).one()
+    if not rows:
+        return None
+    keys = ("measurements", OK, ANOMALY, CONFIRMED, FAILURE)
+    return {k: int(v or 0) for k, v in zip(keys, sums, strict=True)}
 
 
 def count_sources(cells: pd.DataFrame) -> dict[str, int]:

@@ -2,8 +2,10 @@
 
 This is the only module of the analysis that both reads the store and calls the rules; the
 rules themselves (verdicts, domains, coverage, changes, agreement, apps) are pure functions
-of DataFrames. All reads happen in one transaction, so the numbers are of one consistent
-snapshot of the store even while an ingest is writing.
+of DataFrames. The reads happen in one read transaction, except that on a SQLite file the
+months of the big passes are read by two threads on connections of their own (each month is
+then one consistent snapshot; run the analysis when no ingest is writing to the period, as
+the scheduler does, for numbers that are exactly reproducible).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from censorwatch.analysis.load import (
     load_anomalous_measurements,
     load_cells,
     load_networks,
+    load_ooni_totals,
     load_testlist,
 )
 from censorwatch.analysis.method import describe_method
@@ -79,14 +82,22 @@ class _Judged:
     both_anomalous: pd.DataFrame
 
 
-def _judge(conn: Connection, engine: Engine, scope: Scope, t: Thresholds) -> _Judged:
+def _judge(
+    conn: Connection, engine: Engine, scope: Scope, t: Thresholds, *, with_agreement: bool = True
+) -> _Judged:
+    """Verdicts of one period. ``with_agreement=False`` skips the agreement summary (not
+    needed for the previous period: the verdicts' agreement days come from the full pass)."""
     loaded = load_cells(conn, scope, engine)
     cells = loaded.cells
     app_cells = judged_app_cells(iter_unjudged_apps(conn, scope), scope.period)
     web = web_cells(cells)
     sources = count_sources(web)
-    if sources.get(SOURCE_PROBE) and sources.get(SOURCE_OONI):
-        table = load_agreement_cells(conn, scope, SOURCE_PROBE, SOURCE_OONI, engine=engine)
+    if with_agreement and sources.get(SOURCE_PROBE) and sources.get(SOURCE_OONI):
+        ours = web[web["source"] == SOURCE_PROBE]
+        asns = sorted(int(x) for x in ours["probe_asn"].unique())
+        table = load_agreement_cells(
+            conn, scope, SOURCE_PROBE, SOURCE_OONI, asns=asns, engine=engine
+        )
     else:
         table = pd.DataFrame(columns=AGREEMENT_INPUT_COLUMNS)
     agreement = compare_sources(table)
@@ -126,6 +137,7 @@ def analyze(
             int(a): str(n) for a, n in zip(names_df["asn"], names_df["name"], strict=True) if n
         }
         testlist = load_testlist(conn, period)
+        ooni_reported = load_ooni_totals(conn, scope)
         blocked_names = sorted(
             now.verdicts.loc[now.verdicts["verdict"].isin(BLOCKED_VERDICTS), "domain"]
         )
@@ -141,7 +153,9 @@ def analyze(
             else pd.DataFrame()
         )
         previous = (
-            _judge(conn, store.engine, Scope(country, period.previous()), t).verdicts
+            _judge(
+                conn, store.engine, Scope(country, period.previous()), t, with_agreement=False
+            ).verdicts
             if compare_previous
             else None
         )
@@ -154,7 +168,7 @@ def analyze(
         or [now.cells],
         ignore_index=True,
     )
-    coverage = compute_coverage(all_cells, period, names, testlist)
+    coverage = compute_coverage(all_cells, period, names, testlist, ooni_reported)
     if previous is not None:
         prev_urls_categories = domains[["domain", "category_code"]]
         prev = previous.merge(prev_urls_categories, on="domain", how="left")

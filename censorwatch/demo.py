@@ -88,6 +88,19 @@ def build_demo_store(cfg: Config, out: Path, measurements: int) -> Store:
     )
     with store.engine.begin() as conn:
         write_measurements(conn, demo_data.generate(total=measurements))
+    from censorwatch.measurement import utcnow
+    from censorwatch.reports.pipeline import SYNTHETIC_MARKER
+    from censorwatch.store.models import IngestState
+
+    with store.session() as s:
+        # Marks the store itself: any report made from it says the data is synthetic.
+        s.add(
+            IngestState(
+                source=SYNTHETIC_MARKER,
+                details={"generator": "censorwatch demo"},
+                updated_at=utcnow(),
+            )
+        )
     return store
 
 
@@ -140,3 +153,4 @@ def demo(app: App, output: Path, measurements: int) -> None:
     finally:
         store.close()
     click.echo(f"Demo report (synthetic data): {(out / 'report.html').resolve()}")
+    click.echo(f"Khmer version:                {(out / 'report-km.html').resolve()}")

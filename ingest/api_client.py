@@ -52,6 +52,35 @@ class TransientError(Exception):
         self.retry_after = retry_after
 
 
+def _never_connected(exc: Exception) -> bool:
+    """Whether the connection itself failed (refused, no route, name not resolved)."""
+    text = str(exc)
+    return isinstance(exc, requests.ConnectionError) and any(
+        marker in text
+        for marker in (
+            "NewConnectionError",
+            "Connection refused",
+            "NameResolutionError",
+            "Name or service not known",
+            "No route to host",
+            "Failed to resolve",
+        )
+    )
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in (
+        "Connection refused",
+        "Name or service not known",
+        "No route to host",
+        "Failed to resolve",
+    ):
+        if marker in text:
+            return marker.lower()
+    return exc.__class__.__name__
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """``Retry-After`` in seconds (delta-seconds or an HTTP date); None when absent or bad."""
     if not value:
@@ -180,6 +209,8 @@ class OoniApiClient:
         self.session.headers["Accept"] = "application/json"
         self.limiter = RateLimiter(calls_per_minute, sleep=sleep)
         self.calls = 0
+        #: Responses received; before the first one, an unreachable API means "offline".
+        self.answered = 0
         self.retries = 0
         self._retrying = make_retrying(
             "OONI API",
@@ -226,7 +257,16 @@ class OoniApiClient:
         except requests.Timeout as exc:
             raise TransientError(f"timed out ({exc.__class__.__name__})") from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            if self.answered == 0 and _never_connected(exc):
+                # Refused or unresolvable before anything answered: offline or a wrong
+                # --api-url. Retrying for minutes would only hide that.
+                host = urlsplit(url).netloc
+                raise ApiError(
+                    f"cannot reach the OONI API at {host} ({_reason(exc)}): "
+                    "are you online, and is --api-url right?"
+                ) from None
             raise TransientError(f"connection failed or response cut short: {exc}") from None
+        self.answered += 1
         status = resp.status_code
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -118,18 +117,6 @@ LIMITS = (
 )
 
 
-@dataclass(frozen=True)
-class EditionInfo:
-    status: str
-    organisation: str
-    generated_at: dt.datetime
-    data_hash: str
-    config_hash: str
-    testlist_hash: str | None = None
-    snapshot: str | None = None
-    synthetic: bool = False
-
-
 def category_name(code: str) -> str:
     """The legend's English name of a category code, or the code itself when unknown."""
     try:
@@ -226,6 +213,8 @@ def _sites(
                 last_blocked=_date(rec["last_blocked"]),
                 still_blocked=_opt_bool(rec["still_blocked"]),
                 evidence=tuple(evidence.get(rec["domain"], ())),
+                anomaly_share=float(rec["anomaly_rate"]) if rec["judged"] else None,
+                judged=int(rec["judged"]),
             )
         )
     return rows
@@ -405,7 +394,7 @@ def build_model(
     previous: AnalysisResult | None,
     store: Store,
     lang: Language,
-    edition: EditionInfo,
+    edition: Edition,
     *,
     title: str = "",
     sections: list[Section] | None = None,
@@ -493,16 +482,7 @@ def build_model(
         period_end=result.period.end,
         timezone=result.period.timezone,
         title=title or default_title(country, result, lang),
-        edition=Edition(
-            status=edition.status,
-            organisation=edition.organisation,
-            generated_at=edition.generated_at,
-            data_hash=edition.data_hash,
-            config_hash=edition.config_hash,
-            testlist_hash=edition.testlist_hash,
-            snapshot=edition.snapshot,
-            synthetic=edition.synthetic,
-        ),
+        edition=edition,
         headline=_headline(result),
         previous=prev_headline,
         previous_period=(
@@ -523,8 +503,9 @@ def build_model(
         all_sites=everything,
         heat=_heat(result, confirmed + likely),
         categories=categories,
-        newly_blocked=change_rows(result.changes.newly_blocked),
-        unblocked=change_rows(result.changes.unblocked),
+        # Without measurements in the previous period there is nothing to compare with.
+        newly_blocked=change_rows(result.changes.newly_blocked) if prev_headline else [],
+        unblocked=change_rows(result.changes.unblocked) if prev_headline else [],
         apps=apps,
         method=_method(result, store, lang),
         sections=sections or [],

@@ -194,11 +194,12 @@ def heatmap(
     fmt: Callable[[float], str] = lambda v: f"{v:.0%}",
     not_measured: str = "not measured",
     cell: int = 34,
-    row_label_width: int = 220,
-    col_label_height: int = 110,
+    row_label_width: int = 230,
+    col_label_height: int = 150,
 ) -> Markup:
     """A grid of shares (e.g. anomalous share per domain and network), value printed in cells."""
-    width = row_label_width + max(len(cols), 1) * cell + 10
+    # Room on the right for the last column's label, which leans over it.
+    width = row_label_width + max(len(cols), 1) * cell + 120
     height = col_label_height + max(len(rows), 1) * cell + 10
     head, tail = _svg_open(width, height, title, desc, "heatmap")
     parts = [head]
@@ -206,7 +207,7 @@ def heatmap(
         x = row_label_width + j * cell + cell / 2
         parts.append(
             f'<text transform="translate({x:.1f},{col_label_height - 6}) rotate(-50)" '
-            f'class="axis">{escape(_clip(col, 24))}</text>'
+            f'class="axis">{escape(_clip(col, 28))}</text>'
         )
     for i, row in enumerate(rows):
         y = col_label_height + i * cell
@@ -248,7 +249,7 @@ def timeline(
     """Rows of blocked spans on a shared time axis; spans are fractions (0..1) of the period."""
     height = len(labels) * (row_height + 6) + 40
     head, tail = _svg_open(width, height, title, desc, "timeline")
-    plot_w = width - label_width - 12
+    plot_w = width - label_width - 40  # room for the last axis label, centred on its tick
     parts = [head]
     for k, text in enumerate(axis_labels):
         x = label_width + plot_w * k / max(len(axis_labels) - 1, 1)

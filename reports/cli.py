@@ -40,6 +40,11 @@ from censorwatch.store import job_run
     is_flag=True,
     help="Re-analyse the store even when a frozen edition of this period exists.",
 )
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Write the report even when the store has no measurement for the period.",
+)
 @pass_app
 def report(
     app: App,
@@ -50,6 +55,7 @@ def report(
     status: str,
     social: bool,
     refresh: bool,
+    allow_empty: bool,
 ) -> None:
     """Write the censorship report of a country over a period.
 
@@ -75,6 +81,7 @@ def report(
             status=status,
             social=social,
             refresh=refresh,
+            allow_empty=allow_empty,
         )
         job.counts.update({"country": cc, "edition": result.edition_id})
     source = "frozen snapshot" if result.from_snapshot else "store"

@@ -98,10 +98,10 @@ class SiteRow:
     last_blocked: dt.date | None = None
     still_blocked: bool | None = None
     evidence: tuple[Evidence, ...] = ()
-
-    @property
-    def anomaly_share(self) -> float | None:
-        return self.anomalies / self.measurements if self.measurements else None
+    #: Share of judged measurements (failures left out) that showed an anomaly, as analysed.
+    anomaly_share: float | None = None
+    #: Measurements that could be judged (the denominator of ``anomaly_share``).
+    judged: int = 0
 
 
 @dataclass(frozen=True)

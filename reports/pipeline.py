@@ -15,8 +15,9 @@ from censorwatch.config import Config
 from censorwatch.errors import InputError
 from censorwatch.measurement import utcnow
 from censorwatch.reports import editions
-from censorwatch.reports.build import EditionInfo, build_model, read_sections, write_data_files
+from censorwatch.reports.build import build_model, read_sections, write_data_files
 from censorwatch.reports.i18n import get_language
+from censorwatch.reports.model import Edition
 from censorwatch.reports.render import render_report
 from censorwatch.store import Store
 from censorwatch.testlists.csvformat import atomic_write_bytes
@@ -35,6 +36,18 @@ class ReportOutput:
     config_hash: str
     from_snapshot: bool
     social: list[Path] = field(default_factory=list)
+
+
+#: ``ingest_state`` row that ``censorwatch demo`` writes into its store: any report made from
+#: that store carries the synthetic-data warning, whoever makes it.
+SYNTHETIC_MARKER = "demo:synthetic-data"
+
+
+def is_synthetic_store(store: Store) -> bool:
+    from censorwatch.store.models import IngestState
+
+    with store.session() as s:
+        return s.get(IngestState, SYNTHETIC_MARKER) is not None
 
 
 def resolve_period(config: Config, country: str, text: str) -> Period:
@@ -68,6 +81,7 @@ def generate_report(
     social: bool = False,
     refresh: bool = False,
     synthetic: bool = False,
+    allow_empty: bool = False,
 ) -> ReportOutput:
     """Render the report of ``country`` over ``period`` to ``output`` (written atomically).
 
@@ -92,6 +106,13 @@ def generate_report(
         previous = analyze(
             store, country, period.previous(), config.analysis, compare_previous=False
         )
+    if result.coverage.measurements == 0 and not allow_empty:
+        raise InputError(
+            f"no measurements for {country} from {period.start} to {period.end} in "
+            f"{store.display_url}: ingest OONI data or run probes first (or check --db); "
+            "--allow-empty writes the report anyway"
+        )
+    synthetic = synthetic or is_synthetic_store(store)
     d_hash = editions.data_hash(result)
     c_hash = editions.config_hash(config)
     if frozen is None and status in editions.FROZEN:
@@ -104,7 +125,7 @@ def generate_report(
     sections_dir = (
         Path(config.report.sections_dir).expanduser() if config.report.sections_dir else None
     )
-    info = EditionInfo(
+    info = Edition(
         status=status,
         organisation=config.report.organisation,
         generated_at=utcnow(),

@@ -42,6 +42,8 @@ def sample_model(synthetic: bool = False, evil: str = "") -> ReportModel:
             first_blocked=dt.date(2023, 2, 3),
             last_blocked=dt.date(2023, 11, 30),
             still_blocked=True,
+            anomaly_share=share[0] / share[1],
+            judged=share[1],
             evidence=(
                 Evidence(
                     "20230203T000000Z_webconnectivity_KH",

@@ -139,3 +139,39 @@ def test_errors_are_one_line(isolated_env: Path) -> None:
     assert f"{isolated_env / 'events.csv'}:2: kind" in result.stderr
     no_zone = run("analyze", "--country", "US", "--period", "2023")
     assert no_zone.exit_code != 0 and "analysis.timezone" in no_zone.stderr
+
+
+def test_warns_when_ooni_ingest_is_incomplete(isolated_env: Path) -> None:
+    """With only OONI's anomalous measurements stored (the API ingest's default), rates
+    would be wrong: OONI's own counts show it and the command says so."""
+    from datetime import date, datetime
+
+    from censorwatch.store.models import OoniAggregate
+
+    url = seed(isolated_env)
+    with open_store(url) as store, store.session() as s:
+        s.add(
+            OoniAggregate(
+                probe_cc="KH",
+                test_name="web_connectivity",
+                time_grain="month",
+                period_start=date(2023, 3, 1),
+                axis="",
+                axis_value="",
+                measurement_count=240,
+                anomaly_count=12,
+                confirmed_count=0,
+                failure_count=4,
+                ok_count=224,
+                fetched_at=datetime(2024, 1, 2),
+            )
+        )
+    result = run("analyze", "--period", "2023", "--format", "json")
+    assert result.exit_code == 0
+    cov = json.loads(result.stdout)["coverage"]
+    assert cov["ooni_reported"]["measurements"] == 240
+    assert cov["ooni_completeness"] == 0.1  # 24 stored of 240
+    assert "warning: the store holds 10%" in result.stderr
+    quiet = run("analyze", "--period", "2022", "--format", "json")
+    assert json.loads(quiet.stdout)["coverage"]["ooni_completeness"] is None
+    assert "warning" not in quiet.stderr

@@ -157,3 +157,16 @@ def test_cli_api_failure_is_one_line_and_recorded(server, env) -> None:
 def test_cli_rejects_bad_dates(env) -> None:
     result = CliRunner().invoke(cli, ["ingest", "ooni", "--since", "last tuesday"])
     assert result.exit_code == 2 and "expected YYYY-MM-DD" in result.output
+
+
+def test_unreachable_api_fails_at_once_with_one_line(env: Path) -> None:
+    """Offline (here: a closed loopback port) is said in one line, not retried for minutes."""
+    import time
+
+    started = time.monotonic()
+    result = CliRunner().invoke(
+        cli, ["ingest", "ooni", "--country", "KH", "--api-url", "http://127.0.0.1:9"]
+    )
+    assert result.exit_code != 0
+    assert "cannot reach the OONI API at 127.0.0.1:9" in result.output
+    assert time.monotonic() - started < 60

@@ -134,8 +134,24 @@ def test_report_command(demo_store, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert target.is_file()
+    # Made from the demo's store by hand: still labelled synthetic (the store is marked).
+    assert 'class="synthetic-banner"' in target.read_text(encoding="utf-8")
     assert (tmp_path / "cli-social" / "summary.txt").is_file()
     status = CliRunner().invoke(cli, ["--db", cfg.effective_database_url, "status", "--json"])
     data = json.loads(status.output)
     assert data["report_editions"] >= 1
     assert any(job["job"] == "report" for job in data["jobs"])
+
+
+def test_empty_store_is_refused(tmp_path: Path, isolated_env) -> None:
+    """A typo in --db must not produce a report that says "0 websites blocked"."""
+    from censorwatch.errors import InputError
+    from censorwatch.store import open_store
+
+    cfg = load_config(environ={})
+    store = open_store(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    period = resolve_period(cfg, "KH", "2023")
+    with pytest.raises(InputError, match="no measurements for KH"):
+        generate_report(cfg, store, country="KH", period=period, output=tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists()
+    store.close()

@@ -134,7 +134,8 @@ class MeasurementRow(Base):
     #: Version of the verdict rules that judged the row (re-judge when the rules change).
     verdict_version: Mapped[str | None] = mapped_column(String(16))
     scores: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    #: The full document as zlib-compressed JSON (see censorwatch.store.codec).
+    #: The full document as compressed JSON (Zstandard, or zlib in older rows; see
+    #: censorwatch.store.codec, and always read it with decode_document).
     document: Mapped[bytes | None] = mapped_column(Blob)
     document_ref: Mapped[str | None] = mapped_column(Text)
     probe_run_id: Mapped[int | None] = mapped_column(
