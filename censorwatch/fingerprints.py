@@ -346,7 +346,7 @@ class FingerprintDB:
     def match_headers(self, headers: Mapping[str, Any]) -> list[FingerprintMatch]:
         """Fingerprints matching response headers (names compared case-insensitively)."""
         hits: list[FingerprintMatch] = []
-        if not headers:
+        if not headers or not self._headers:
             return hits
         lowered: dict[str, list[str]] = {}
         for name, value in headers.items():
@@ -399,6 +399,8 @@ class FingerprintDB:
         if not isinstance(response, Mapping):
             return []
         hits = self.match_body(decode_body(response.get("body")))
+        if not self._headers:
+            return hits
         headers = response.get("headers")
         if not isinstance(headers, Mapping) or not headers:
             headers = headers_from_list(response.get("headers_list"))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
-from censorwatch.verdict.observations import DNSResult
+from censorwatch.verdict.observations import DNSResult, is_ip
 
 CONSISTENT = "consistent"
 INCONSISTENT = "inconsistent"
@@ -80,14 +80,7 @@ def is_nxdomain(failure: str | None) -> bool:
 
 
 def _ips(result: DNSResult) -> list[str]:
-    out = []
-    for a in result.addrs:
-        try:
-            ipaddress.ip_address(a)
-        except ValueError:
-            continue
-        out.append(a)
-    return out
+    return [a for a in result.addrs if is_ip(a)]
 
 
 def dns_consistency(

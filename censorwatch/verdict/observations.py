@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -90,22 +91,32 @@ class Observations:
 
     @property
     def host_is_ip(self) -> bool:
-        try:
-            ipaddress.ip_address(self.hostname.strip("[]"))
-        except ValueError:
-            return False
-        return True
+        return is_ip(self.hostname.strip("[]"))
+
+
+# Speed: ingest judges millions of documents, so the checks below test the concrete types
+# orjson and json produce first (``type(v) is dict``) and fall back to the abstract ones,
+# which are several times slower, only for other mappings.
+
+
+def _is_map(value: Any) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
+    return value if type(value) is list or isinstance(value, list) else []
+
+
+_EMPTY: Mapping[str, Any] = {}
 
 
 def _as_map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if type(value) is dict or isinstance(value, Mapping) else _EMPTY
 
 
 def _int(value: Any, default: int = 0) -> int:
+    if type(value) is int:
+        return value
     if isinstance(value, bool):
         return default
     if isinstance(value, int | float):
@@ -116,6 +127,7 @@ def _int(value: Any, default: int = 0) -> int:
         return default
 
 
+@lru_cache(maxsize=256)
 def _version_tuple(version: str) -> tuple[int, ...]:
     parts = []
     for piece in version.split(".")[:3]:
@@ -128,7 +140,7 @@ def _answers(query: Mapping[str, Any]) -> tuple[list[str], dict[str, int]]:
     addrs: list[str] = []
     asns: dict[str, int] = {}
     for ans in _as_list(query.get("answers")):
-        if not isinstance(ans, Mapping):
+        if not _is_map(ans):
             continue
         value = ans.get("ipv4") or ans.get("ipv6")
         if not value and ans.get("answer_type") == "CNAME":
@@ -156,7 +168,7 @@ def _merge_queries(queries: Sequence[Mapping[str, Any]]) -> DNSResult | None:
         if isinstance(failure, str) and failure:
             failures.append(failure)
         result.resolver = str(q.get("resolver_address") or q.get("engine") or "")
-    ips = [a for a in result.addrs if _is_ip(a)]
+    ips = [a for a in result.addrs if is_ip(a)]
     if not ips and failures:
         # An AAAA "no answer" beside an A NXDOMAIN is still NXDOMAIN; prefer the most telling.
         result.failure = _most_telling(failures)
@@ -171,7 +183,9 @@ def _most_telling(failures: Sequence[str]) -> str:
     return failures[0]
 
 
-def _is_ip(value: str) -> bool:
+@lru_cache(maxsize=1 << 14)
+def is_ip(value: str) -> bool:
+    """Whether ``value`` is an IPv4 or IPv6 address (cached: answers repeat across documents)."""
     try:
         ipaddress.ip_address(value)
     except ValueError:
@@ -193,7 +207,7 @@ def _classic_queries(queries: list[Mapping[str, Any]], v05: bool) -> list[Mappin
 def _headers(response: Mapping[str, Any]) -> dict[str, str]:
     headers = response.get("headers")
     out: dict[str, str] = {}
-    if isinstance(headers, Mapping) and headers:
+    if headers and _is_map(headers):
         for k, v in headers.items():
             if isinstance(v, list):
                 v = v[0] if v else ""
@@ -211,14 +225,15 @@ def _response(req: Mapping[str, Any]) -> Response:
     response = _as_map(req.get("response"))
     body = decode_body(response.get("body"))
     declared = response.get("x_body_length")
-    if isinstance(body, str):
-        length: int | None = len(body.encode("utf-8", errors="surrogatepass"))
+    length: int | None
+    if isinstance(declared, int) and not isinstance(declared, bool):
+        length = declared
+    elif isinstance(body, str):
+        length = len(body) if body.isascii() else len(body.encode("utf-8", "surrogatepass"))
     elif isinstance(body, bytes):
         length = len(body)
     else:
         length = None
-    if isinstance(declared, int) and not isinstance(declared, bool):
-        length = declared
     failure = req.get("failure")
     return Response(
         url=str(request.get("url") or ""),
@@ -235,7 +250,7 @@ def _response(req: Mapping[str, Any]) -> Response:
 def _endpoint_status(value: Any) -> dict[str, tuple[bool, str | None]]:
     out: dict[str, tuple[bool, str | None]] = {}
     for endpoint, status in _as_map(value).items():
-        if isinstance(status, Mapping):
+        if _is_map(status):
             failure = status.get("failure")
             out[str(endpoint)] = (
                 bool(status.get("status")),
@@ -246,11 +261,11 @@ def _endpoint_status(value: Any) -> dict[str, tuple[bool, str | None]]:
 
 def _control(tk: Mapping[str, Any]) -> Control | None:
     ctrl = tk.get("control")
-    if not isinstance(ctrl, Mapping) or not ctrl:
+    if not ctrl or not _is_map(ctrl):
         return None
     dns = None
     raw_dns = ctrl.get("dns")
-    if isinstance(raw_dns, Mapping):
+    if _is_map(raw_dns):
         failure = raw_dns.get("failure")
         addrs = [a for a in _as_list(raw_dns.get("addrs")) if isinstance(a, str) and a]
         if failure is None and raw_dns.get("addrs") is None:
@@ -260,7 +275,7 @@ def _control(tk: Mapping[str, Any]) -> Control | None:
                 addrs=addrs, failure=failure if isinstance(failure, str) else None, resolver="th"
             )
             for addr, info in _as_map(ctrl.get("ip_info")).items():
-                if isinstance(info, Mapping) and info.get("asn"):
+                if _is_map(info) and info.get("asn"):
                     dns.asns[str(addr)] = _int(info.get("asn"))
     http = ctrl.get("http_request")
     http_map = _as_map(http)
@@ -284,7 +299,7 @@ def _by_resolver(block: Any) -> dict[str, DNSResult]:
     """``x_doh`` / ``x_do53``: queries grouped by resolver (one result per resolver)."""
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for q in _as_list(_as_map(block).get("queries")):
-        if isinstance(q, Mapping) and q.get("engine") != "getaddrinfo":
+        if _is_map(q) and q.get("engine") != "getaddrinfo":
             groups.setdefault(str(q.get("resolver_address") or ""), []).append(q)
     out: dict[str, DNSResult] = {}
     for resolver, queries in groups.items():
@@ -294,20 +309,25 @@ def _by_resolver(block: Any) -> dict[str, DNSResult]:
     return out
 
 
+@lru_cache(maxsize=1 << 14)
+def _url_parts(url: str) -> tuple[str, str, int | None]:
+    """``(hostname, scheme, port)`` of a URL (cached: a test list's URLs are measured again and
+    again)."""
+    try:
+        parts = urlsplit(url)
+        return (parts.hostname or "").lower(), parts.scheme.lower(), parts.port
+    except ValueError:
+        return "", "", None
+
+
 def observe(doc: Mapping[str, Any]) -> Observations:
     """Extract the observations of a web_connectivity document."""
     tk = _as_map(doc.get("test_keys"))
     url = str(doc.get("input") or "")
-    try:
-        parts = urlsplit(url)
-        hostname = (parts.hostname or "").lower()
-        scheme = parts.scheme.lower()
-        port = parts.port
-    except ValueError:
-        hostname, scheme, port = "", "", None
+    hostname, scheme, port = _url_parts(url)
     version = str(doc.get("test_version") or "")
     v05 = _version_tuple(version) >= (0, 5, 0)
-    queries = [q for q in _as_list(tk.get("queries")) if isinstance(q, Mapping)]
+    queries = [q for q in _as_list(tk.get("queries")) if _is_map(q)]
     classic = _classic_queries(queries, v05)
     probe_dns = _merge_queries(classic)
     if probe_dns is None and tk.get("dns_experiment_failure"):
@@ -321,7 +341,7 @@ def observe(doc: Mapping[str, Any]) -> Observations:
     classic_ips = set(probe_dns.addrs) if probe_dns else set()
     tcp = []
     for entry in _as_list(tk.get("tcp_connect")):
-        if not isinstance(entry, Mapping):
+        if not _is_map(entry):
             continue
         ip = str(entry.get("ip") or "")
         if v05 and classic_ips and ip not in classic_ips:
@@ -338,7 +358,7 @@ def observe(doc: Mapping[str, Any]) -> Observations:
         )
     tls = []
     for hs in _as_list(tk.get("tls_handshakes")):
-        if not isinstance(hs, Mapping):
+        if not _is_map(hs):
             continue
         failure = hs.get("failure")
         tls.append(
@@ -350,7 +370,7 @@ def observe(doc: Mapping[str, Any]) -> Observations:
                 bool(hs.get("no_tls_verify")),
             )
         )
-    requests = [_response(r) for r in _as_list(tk.get("requests")) if isinstance(r, Mapping)]
+    requests = [_response(r) for r in _as_list(tk.get("requests")) if _is_map(r)]
     control_failure = tk.get("control_failure")
     return Observations(
         input=url,
