@@ -44,7 +44,7 @@ from censorwatch.measurement import (
     scrub_probe_ip,
 )
 from censorwatch.store import Store, WriteResult, write_measurements
-from censorwatch.store.codec import encode_document
+from censorwatch.store.codec import encode_document, encode_json_text
 from censorwatch.store.models import MeasurementRow
 from censorwatch.verdict import apply_verdict, judge
 
@@ -58,6 +58,7 @@ DEFAULT_BATCH = 5000
 VERDICT_TESTS = frozenset({"web_connectivity"})
 
 _PROBE_IP_RE = re.compile(rb'"probe_ip"\s*:\s*"([^"\\]{1,64})"')
+_PROBE_IP_MEMBER_RE = re.compile(rb'"probe_ip"\s*:\s*"[^"\\]*"\s*')
 _SCRUBBED_B = SCRUBBED.encode()
 _UNSCRUBBED_OK = frozenset({"", "127.0.0.1", SCRUBBED})
 
@@ -148,6 +149,12 @@ def scrub_text(data: bytes) -> tuple[bytes, str | None]:
     return data.replace(ip, _SCRUBBED_B), SCRUBBED
 
 
+def _text_scrub_missed(doc: Mapping[str, Any], text_scrubbed_ip: str | None) -> bool:
+    """Whether the parsed ``probe_ip`` is not what the text pass saw (an escaped string, say)."""
+    ip = doc.get("probe_ip")
+    return isinstance(ip, str) and ip not in _UNSCRUBBED_OK and ip != text_scrubbed_ip
+
+
 def scrub_document(doc: dict[str, Any], text_scrubbed_ip: str | None = None) -> dict[str, Any]:
     """Make sure nothing identifying is left in ``doc`` (in place); cheap when the text was done.
 
@@ -155,12 +162,41 @@ def scrub_document(doc: dict[str, Any], text_scrubbed_ip: str | None = None) -> 
     identifying keys; if the parsed ``probe_ip`` is not what the text pass saw (an escaped
     string, say), the full tree walk runs instead.
     """
-    ip = doc.get("probe_ip")
-    if isinstance(ip, str) and ip not in _UNSCRUBBED_OK and ip != text_scrubbed_ip:
+    if _text_scrub_missed(doc, text_scrubbed_ip):
         return scrub_probe_ip(doc)
     for key in IDENTIFYING_KEYS:
         doc.pop(key, None)
     return doc
+
+
+def text_to_keep(text: bytes, doc: Mapping[str, Any], text_scrubbed_ip: str | None) -> bytes | None:
+    """The scrubbed text of a document without its identifying keys, or None (use the tree).
+
+    Keeping the text as OONI published it (minus the volunteer's address and the ``probe_ip``
+    key) saves writing the parsed tree out again, which cost as much as parsing it. It is
+    the tree that :func:`scrub_document` leaves, as text: whenever that is not certain (city
+    keys, a ``probe_ip`` key that is not the only one, an address the text pass missed) this
+    returns None and the caller encodes the scrubbed tree instead.
+    """
+    if b'"probe_city' in text or _text_scrub_missed(doc, text_scrubbed_ip):
+        return None
+    at = text.find(b'"probe_ip"')
+    if at < 0:
+        return text
+    if "probe_ip" not in doc or text.find(b'"probe_ip"', at + 10) >= 0:
+        return None
+    found = _PROBE_IP_MEMBER_RE.match(text, at)
+    if found is None:
+        return None
+    start, end = found.span()
+    if text[end : end + 1] == b",":  # first or middle member: drop it and the comma after it
+        return text[:start] + text[end + 1 :]
+    before = text[:start].rstrip()
+    if before.endswith(b","):  # the last member: drop the comma before it
+        return before[:-1] + text[end:]
+    if before.endswith(b"{") and text[end : end + 1] == b"}":  # the only member
+        return before + text[end:]
+    return None
 
 
 # --- the verdict engine's one call site ----------------------------------------------------
@@ -314,27 +350,33 @@ class Ingestor:
             self.reject(record.ref, record.line, record.error, record.data)
             return None
         try:
+            kept = None
             if record.data is not None:
                 text, seen_ip = scrub_text(record.data)
                 try:
                     doc = parse_json(text)
                 except ValueError as exc:
                     raise InputError(f"not valid JSON: {exc}") from None
+                if isinstance(doc, dict):
+                    kept = text_to_keep(text, doc, seen_ip)
             else:
                 doc, seen_ip = record.obj, None
             if not isinstance(doc, dict):
                 raise InputError(f"measurement is a {type(doc).__name__}, not a JSON object")
             scrub_document(doc, seen_ip)
-            return self.from_document(doc)
+            return self.from_document(doc, _text=kept)
         except Exception as exc:  # wrong types in any field must not stop the run
             self.reject(record.ref, record.line, _describe(exc), record.data or _dump(record.obj))
             return None
 
-    def from_document(self, doc: dict[str, Any], **flags: Any) -> Measurement:
+    def from_document(
+        self, doc: dict[str, Any], *, _text: bytes | None = None, **flags: Any
+    ) -> Measurement:
         """A scrubbed full document -> Measurement (raises on bad input).
 
         ``flags`` are OONI's own verdict fields from the API (measurement_meta), which a raw
-        document does not carry.
+        document does not carry. ``_text`` is the same document as scrubbed JSON text
+        (:func:`text_to_keep`), kept instead of encoding ``doc`` again.
         """
         software = doc.get("software_name")
         source = SOURCE_PROBE if software == SOURCE_PROBE else SOURCE_OONI
@@ -351,7 +393,8 @@ class Ingestor:
                 self.stats.verdict_errors += 1
                 log.warning("verdict not recomputed for %s: %s", m.measurement_uid, exc)
         # Encoded now, so a batch holds bytes rather than parsed trees (see store.bulk).
-        m.document = encode_document(doc)  # type: ignore[assignment]
+        blob = encode_json_text(_text) if _text is not None else encode_document(doc)
+        m.document = blob  # type: ignore[assignment]
         return fit_columns(m)
 
     def from_api_rows(self, rows: Iterable[Any], ref: str) -> Iterator[Measurement]:

@@ -28,6 +28,7 @@ from censorwatch.ingest.pipeline import (  # noqa: E402
     parse_json,
     scrub_document,
     scrub_text,
+    text_to_keep,
 )
 from censorwatch.ingest.quarantine import Quarantine  # noqa: E402
 
@@ -93,6 +94,49 @@ def test_escaped_probe_ip_falls_back_to_the_full_scrub() -> None:
     scrubbed, seen = scrub_text(text)
     doc = scrub_document(parse_json(scrubbed), seen)
     assert doc == {"x": ["[scrubbed]"]}
+
+
+def _kept(text: bytes) -> dict | None:
+    """What the text path keeps of a raw line, parsed back (None: the tree path is used)."""
+    scrubbed, seen = scrub_text(text)
+    doc = parse_json(scrubbed)
+    kept = text_to_keep(scrubbed, doc, seen)
+    return None if kept is None else json.loads(kept)
+
+
+def test_kept_text_is_the_scrubbed_tree(shared) -> None:
+    """Storing the scrubbed raw text keeps exactly what scrubbing the parsed tree keeps."""
+    for doc in docs(shared, 6):
+        for text in (json.dumps(doc).encode(), json.dumps(doc, indent=1).encode()):
+            assert _kept(text) == scrub_probe_ip(json.loads(text))
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (b'{"probe_ip":"203.0.113.7","a":"203.0.113.7"}', {"a": "[scrubbed]"}),
+        (b'{"a":1, "probe_ip" : "203.0.113.7" , "b":2}', {"a": 1, "b": 2}),
+        (b'{"a":1,"probe_ip":"203.0.113.7"}', {"a": 1}),
+        (b'{"a":1 ,\n "probe_ip":"127.0.0.1"\n}', {"a": 1}),
+        (b'{ "probe_ip":"203.0.113.7" }', {}),
+        (b'{"a":{"b":"203.0.113.7"}}', {"a": {"b": "203.0.113.7"}}),  # no probe_ip: as is
+    ],
+)
+def test_kept_text_drops_the_probe_ip_member(text: bytes, expected: dict) -> None:
+    assert _kept(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"probe_ip":"203.0.113.7","probe_city":"Phnom Penh"}',  # city keys: the tree decides
+        b'{"probe_ip":"203.0.113.7","x":{"probe_ip":"203.0.113.7"}}',  # a second probe_ip key
+        b'{"x":{"probe_ip":"1.2.3.4"}}',  # only a nested one
+        b'{"probe_ip": "203.0.113.\\u0037\\u0037", "x": ["203.0.113.77"]}',  # missed by text
+    ],
+)
+def test_kept_text_defers_to_the_tree_when_unsure(text: bytes) -> None:
+    assert _kept(text) is None
 
 
 def test_malformed_lines_are_quarantined_and_the_rest_goes_in(store, shared, tmp_path) -> None:

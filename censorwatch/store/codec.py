@@ -6,9 +6,12 @@ microseconds.
 
 Speed matters as much as size here: encoding is on the path of every ingested document, and
 it was the largest single cost of storing one. orjson writes the JSON several times faster
-than the standard library; Zstandard (level 3) compresses it two to three times faster than
-zlib at its fastest level, and a little smaller (0.34 of the JSON against 0.355 on real
-web_connectivity documents).
+than the standard library; Zstandard at level 1 compresses it three to four times faster than
+zlib at its fastest level, and smaller (0.29 of the JSON on the real web_connectivity
+documents of the fixtures; level 3 gains 0.01 for a third more time). Where the JSON text is
+at hand already (a raw file's line, scrubbed), :func:`encode_json_text` compresses it as it is,
+without writing the parsed tree out again: the document is kept byte for byte as OONI
+published it, minus the volunteer's address.
 
 Reading tells the formats apart by their first bytes: Zstandard frames start with the magic
 ``28 b5 2f fd``; anything else is the zlib of stores written before (``78 ..``), which stays
@@ -25,7 +28,7 @@ from typing import Any
 import orjson
 import zstandard
 
-_ZSTD_LEVEL = 3
+_ZSTD_LEVEL = 1
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # zstandard's compressor and decompressor objects are not thread-safe: one per thread.
 _local = threading.local()
@@ -57,6 +60,11 @@ def encode_document(document: dict[str, Any] | None) -> bytes | None:
     if document is None:
         return None
     return _compressor().compress(_dumps(document))
+
+
+def encode_json_text(text: bytes) -> bytes:
+    """Compress a document that is already JSON text (one object, UTF-8)."""
+    return _compressor().compress(text)
 
 
 def decode_document(blob: bytes | memoryview | None) -> dict[str, Any] | None:
