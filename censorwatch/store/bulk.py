@@ -111,58 +111,49 @@ class WriteResult:
         return self
 
 
-def _as_row(m: Measurement, now: datetime, probe_run_id: int | None) -> dict[str, Any]:
-    return {
-        "measurement_key": m.measurement_key,
-        "measurement_uid": m.measurement_uid,
-        "source": m.source,
-        "test_name": m.test_name,
-        "test_version": m.test_version,
-        "input": m.input,
-        "domain": m.domain,
-        "category_code": m.category_code,
-        "probe_cc": m.probe_cc,
-        "probe_asn": m.probe_asn,
-        "probe_network_name": m.probe_network_name,
-        "report_id": m.report_id,
-        "software_name": m.software_name,
-        "software_version": m.software_version,
-        "measurement_start_time": m.measurement_start_time,
-        "anomaly": m.anomaly,
-        "confirmed": m.confirmed,
-        "failure": m.failure,
-        "blocking": m.blocking,
-        "accessible": m.accessible,
-        "verdict_blocking": m.verdict_blocking,
-        "verdict_confirmed": m.verdict_confirmed,
-        "verdict_fingerprint": m.verdict_fingerprint,
-        "verdict_version": m.verdict_version,
-        "scores": m.scores,
-        # Ingest may hand over a document already encoded (bytes from encode_document): it
-        # then does not keep thousands of parsed documents alive per batch, which costs more
-        # in garbage-collector passes over them than their encoding does.
-        "document": m.document if isinstance(m.document, bytes) else encode_document(m.document),
-        "document_ref": m.document_ref,
-        "probe_run_id": probe_run_id,
-        "ingested_at": now,
-    }
+#: Row values are lists in COLUMNS order: a few million rows a year go through here, and
+#: building one dict per row, then a list from it, cost more than SQLite's insert.
+_AT = {name: i for i, name in enumerate(COLUMNS)}
+_AT_KEY = _AT["measurement_key"]
+_AT_UID = _AT["measurement_uid"]
+_AT_DOCUMENT = _AT["document"]
+_AT_RUN = _AT["probe_run_id"]
+_AT_START = _AT["measurement_start_time"]
+_AT_INGESTED = _AT["ingested_at"]
+_AT_SCORES = _AT["scores"]
+_MERGED_AT = tuple(_AT[c] for c in MERGED)
+_FROM_MEASUREMENT = operator.attrgetter(*COLUMNS[:_AT_RUN])
+assert COLUMNS[_AT_RUN:] == ("probe_run_id", "ingested_at")
 
 
-def _dedupe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _as_row(m: Measurement, now: datetime, probe_run_id: int | None) -> list[Any]:
+    v = list(_FROM_MEASUREMENT(m))
+    doc = v[_AT_DOCUMENT]
+    # Ingest may hand over a document already encoded (bytes from encode_document): it then
+    # does not keep thousands of parsed documents alive per batch, which costs more in
+    # garbage-collector passes over them than their encoding does.
+    if doc is not None and not isinstance(doc, bytes):
+        v[_AT_DOCUMENT] = encode_document(doc)
+    v.append(probe_run_id)
+    v.append(now)
+    return v
+
+
+def _dedupe(rows: list[list[Any]]) -> list[list[Any]]:
     """One row per key within a batch, later copies filling what earlier ones lacked."""
-    by_key: dict[str, dict[str, Any]] = {}
+    by_key: dict[str, list[Any]] = {}
     for row in rows:
-        key = row["measurement_key"]
+        key = row[_AT_KEY]
         old = by_key.get(key)
         if old is None:
             by_key[key] = row
             continue
-        for col in MERGED:
-            if row[col] is not None:
-                old[col] = row[col]
-        if not is_derived_uid(row["measurement_uid"]):
-            old["measurement_uid"] = row["measurement_uid"]
-    return list(by_key.values())
+        for i in _MERGED_AT:
+            if row[i] is not None:
+                old[i] = row[i]
+        if not is_derived_uid(row[_AT_UID]):
+            old[_AT_UID] = row[_AT_UID]
+    return list(by_key.values()) if len(by_key) < len(rows) else rows
 
 
 def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -206,9 +197,10 @@ def _insert_stmt(conn: Connection) -> Any:
     raise NotImplementedError(f"bulk writes are not implemented for {dialect}")
 
 
-def _write_rows(conn: Connection, rows: list[dict[str, Any]]) -> WriteResult:
-    if not rows:
+def _write_rows(conn: Connection, values: list[list[Any]]) -> WriteResult:
+    if not values:
         return WriteResult()
+    rows = [dict(zip(COLUMNS, v, strict=True)) for v in values]
     stmt = (
         _insert_stmt(conn)
         .on_conflict_do_nothing(index_elements=["measurement_key"])
@@ -267,17 +259,12 @@ _SQLITE_MERGE = (
     + ", measurement_uid = CASE WHEN ? THEN ? ELSE measurement_uid END"
     + " WHERE measurement_key = ?"
 )
-_GET_ALL = operator.itemgetter(*COLUMNS)
-_GET_MERGED = operator.itemgetter(*MERGED)
-_AT_START = COLUMNS.index("measurement_start_time")
-_AT_INGESTED = COLUMNS.index("ingested_at")
-_AT_SCORES = COLUMNS.index("scores")
 _MERGED_SCORES = MERGED.index("scores")
 
 
-def _sqlite_insert_values(r: dict[str, Any], ingested: str) -> list[Any]:
+def _sqlite_insert_values(v: list[Any], ingested: str) -> list[Any]:
     """A row's values as SQLAlchemy would store them on SQLite (same text for times, JSON)."""
-    v = list(_GET_ALL(r))
+    v = v.copy()
     v[_AT_START] = v[_AT_START].isoformat(" ", "microseconds")
     v[_AT_INGESTED] = ingested
     if v[_AT_SCORES] is not None:
@@ -285,23 +272,23 @@ def _sqlite_insert_values(r: dict[str, Any], ingested: str) -> list[Any]:
     return v
 
 
-def _sqlite_merge_values(r: dict[str, Any]) -> list[Any]:
-    v = list(_GET_MERGED(r))
+def _sqlite_merge_values(r: list[Any]) -> list[Any]:
+    v = [r[i] for i in _MERGED_AT]
     if v[_MERGED_SCORES] is not None:
         v[_MERGED_SCORES] = orjson.dumps(v[_MERGED_SCORES]).decode("utf-8")
-    uid = r["measurement_uid"]
-    v += (not is_derived_uid(uid), uid, r["measurement_key"])
+    uid = r[_AT_UID]
+    v += (not is_derived_uid(uid), uid, r[_AT_KEY])
     return v
 
 
-def _write_sqlite(conn: Connection, rows: list[dict[str, Any]]) -> WriteResult:
+def _write_sqlite(conn: Connection, rows: list[list[Any]]) -> WriteResult:
     if not rows:
         return WriteResult()
     raw = conn.connection.dbapi_connection
     assert raw is not None
     cur = raw.cursor()
     try:
-        keys = [r["measurement_key"] for r in rows]
+        keys = [r[_AT_KEY] for r in rows]
         known: set[str] = set()
         for i in range(0, len(keys), _SQLITE_CHUNK):
             chunk = keys[i : i + _SQLITE_CHUNK]
@@ -311,11 +298,11 @@ def _write_sqlite(conn: Connection, rows: list[dict[str, Any]]) -> WriteResult:
                 chunk,
             )
             known.update(k for (k,) in cur.fetchall())
-        new = [r for r in rows if r["measurement_key"] not in known]
-        old = [r for r in rows if r["measurement_key"] in known]
+        new = [r for r in rows if r[_AT_KEY] not in known] if known else rows
+        old = [r for r in rows if r[_AT_KEY] in known] if known else []
         inserted = 0
         if new:
-            ingested = new[0]["ingested_at"].isoformat(" ", "microseconds")
+            ingested = new[0][_AT_INGESTED].isoformat(" ", "microseconds")
             cur.executemany(_SQLITE_INSERT, [_sqlite_insert_values(r, ingested) for r in new])
             inserted = cur.rowcount
             if inserted < len(new):
@@ -332,7 +319,7 @@ def _write_sqlite(conn: Connection, rows: list[dict[str, Any]]) -> WriteResult:
 _STAGE = "_cw_measurements_stage"
 
 
-def _write_pg_copy(conn: Connection, rows: list[dict[str, Any]]) -> WriteResult:
+def _write_pg_copy(conn: Connection, rows: list[list[Any]]) -> WriteResult:
     """COPY the batch into a temporary table, then insert-or-merge in one statement."""
     cols = ", ".join(COLUMNS)
     conn.execute(
@@ -346,11 +333,11 @@ def _write_pg_copy(conn: Connection, rows: list[dict[str, Any]]) -> WriteResult:
     assert raw is not None
     with raw.cursor() as cur, cur.copy(f"COPY {_STAGE} ({cols}, uid_real) FROM STDIN") as copy:
         for r in rows:
-            values = [r[c] for c in COLUMNS]
-            scores_at = COLUMNS.index("scores")
-            if values[scores_at] is not None:
-                values[scores_at] = orjson.dumps(values[scores_at]).decode("utf-8")
-            copy.write_row((*values, not is_derived_uid(r["measurement_uid"])))
+            scores = r[_AT_SCORES]
+            if scores is not None:
+                r = r.copy()
+                r[_AT_SCORES] = orjson.dumps(scores).decode("utf-8")
+            copy.write_row((*r, not is_derived_uid(r[_AT_UID])))
     sets = ", ".join(f"{c} = COALESCE(s.{c}, m.{c})" for c in MERGED)
     counts = conn.execute(
         text(
