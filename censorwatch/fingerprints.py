@@ -43,6 +43,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import re2
+
 from censorwatch.errors import InputError
 
 PATTERN_TYPES = ("full", "prefix", "contains", "regexp")
@@ -305,6 +307,7 @@ class FingerprintDB:
         self._body_contains: list[tuple[str, Fingerprint]] = []
         self._body_other: list[Fingerprint] = []
         self._headers: dict[str, list[Fingerprint]] = {}
+        self._body_literals: _LiteralSet | None = None
         for fp in self.fingerprints:
             loc = fp.location_found
             if loc == "dns":
@@ -320,6 +323,9 @@ class FingerprintDB:
                     self._body_other.append(fp)
             else:
                 self._headers.setdefault(loc[len("header.") :], []).append(fp)
+        if len(self._body_contains) >= _LITERAL_SET_MIN_PATTERNS:
+            self._body_literals = _LiteralSet([p for p, _ in self._body_contains])
+        self._header_index = {name: _HeaderIndex(fps) for name, fps in self._headers.items()}
 
     def __len__(self) -> int:
         return len(self.fingerprints)
@@ -354,12 +360,10 @@ class FingerprintDB:
                 text = _header_text(v)
                 if text is not None:
                     lowered.setdefault(str(name).lower(), []).append(text)
-        for name, fps in self._headers.items():
+        for name, index in self._header_index.items():
             for value in lowered.get(name, ()):
                 hits.extend(
-                    FingerprintMatch(fp, fp.location_found, value)
-                    for fp in fps
-                    if fp.matches_text(value)
+                    FingerprintMatch(fp, fp.location_found, value) for fp in index.matches(value)
                 )
         return hits
 
@@ -375,7 +379,15 @@ class FingerprintDB:
             return hits
         texts = _body_texts(body)
         found: set[str] = set()
+        literals = self._body_literals
         for text in texts:
+            hits_at = literals.search(text) if literals is not None else None
+            if hits_at is not None:
+                # One pass over the page for every "contains" pattern (see _LiteralSet).
+                contains = self._body_contains
+                found.update(contains[i][1].name for i in hits_at)
+                found.update(fp.name for fp in self._body_other if fp.matches_text(text))
+                continue
             candidates = self._body_contains
             if len(text) > 65536 and len(candidates) > 50:
                 # A long page: first rule out the patterns that cannot be there (each of a
@@ -406,6 +418,84 @@ class FingerprintDB:
             headers = headers_from_list(response.get("headers_list"))
         hits.extend(self.match_headers(headers))
         return hits
+
+
+class _HeaderIndex:
+    """The fingerprints of one header, indexed so that a value is checked in a few C calls.
+
+    OONI's file has about 400 patterns for ``Location`` alone; checked one by one they cost
+    more than the rest of a verdict. The result is the same list, in the same order, as
+    ``[fp for fp in fps if fp.matches_text(value)]``.
+    """
+
+    def __init__(self, fps: Sequence[Fingerprint]) -> None:
+        self.fps = tuple(fps)
+        self.full: dict[str, list[Fingerprint]] = {}
+        prefixes: list[str] = []
+        contains: list[tuple[str, Fingerprint]] = []
+        self.others: list[Fingerprint] = []
+        for fp in self.fps:
+            if fp.pattern_type == "full":
+                self.full.setdefault(fp.pattern, []).append(fp)
+            elif fp.pattern_type == "prefix":
+                prefixes.append(fp.pattern)
+            elif fp.pattern_type == "contains":
+                contains.append((fp.pattern, fp))
+            else:
+                self.others.append(fp)
+        self.prefixes = tuple(prefixes)
+        self.contains = tuple(p for p, _ in contains)
+        self.literals = (
+            _LiteralSet(self.contains) if len(contains) >= _LITERAL_SET_MIN_PATTERNS else None
+        )
+
+    def _maybe(self, value: str) -> bool:
+        """False only when no fingerprint of this header can match ``value``."""
+        if value in self.full or self.others:
+            return True
+        if self.prefixes and value.startswith(self.prefixes):
+            return True
+        if self.literals is not None:
+            found = self.literals.search(value)
+            if found is not None:
+                return bool(found)
+        return any(p in value for p in self.contains)
+
+    def matches(self, value: str) -> list[Fingerprint]:
+        if not self._maybe(value):
+            return []
+        return [fp for fp in self.fps if fp.matches_text(value)]
+
+
+#: From this many "contains" patterns on, texts are searched with a _LiteralSet.
+_LITERAL_SET_MIN_PATTERNS = 16
+
+
+class _LiteralSet:
+    """Which of many literal strings occur in a text, in one pass (RE2's ``RE2::Set``).
+
+    OONI's file has about 1,300 "contains" body patterns: checked one by one with ``in``
+    they took 0.9 ms a page, more than everything else in a verdict; a DFA over all of
+    them takes about 30 µs for a 7 kB page. :meth:`search` returns the indices of the
+    patterns found (the same as ``[i for i, p in enumerate(patterns) if p in text]``, in
+    any order), or None when RE2 cannot take the text (a body with undecodable bytes kept
+    as lone surrogates) and the caller must check one by one.
+    """
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        options = re2.Options()
+        options.max_mem = 256 << 20  # a DFA over ~1,300 patterns outgrows RE2's 8 MB default
+        self._set = re2.Set.SearchSet(options)
+        for pattern in patterns:
+            self._set.Add(re.escape(pattern))
+        self._set.Compile()
+
+    def search(self, text: str) -> list[int] | None:
+        try:
+            found = self._set.Match(text)
+        except (UnicodeEncodeError, re2.error):
+            return None
+        return found or []
 
 
 @functools.lru_cache(maxsize=8192)

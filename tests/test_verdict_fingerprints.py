@@ -193,3 +193,61 @@ def test_expected_asns_limit_confirmation():
     assert fp.expected_asns == (38623,)
     assert fp.confirms("KH", 38623)
     assert not fp.confirms("KH", 17976)
+
+
+def _oonis_db(shared):
+    return load_fingerprints(
+        [
+            shared("ooni", "fingerprints", "fingerprints_dns.json"),
+            shared("ooni", "fingerprints", "fingerprints_http.json"),
+        ]
+    )
+
+
+def _one_by_one_body(db, text: str) -> set[str]:
+    """The definition: every body fingerprint whose pattern matches, checked one at a time."""
+    return {fp.name for fp in db._body if fp.matches_text(text)}
+
+
+def test_body_search_in_one_pass_equals_one_by_one(shared):
+    """OONI's ~1,300 "contains" patterns are searched in one pass (RE2 set), same result."""
+    db = _oonis_db(shared)
+    assert db._body_literals is not None
+    page = json.loads(
+        shared(
+            "ooni",
+            "measurements",
+            "20250527233111.802678_ID_webconnectivity_5a37ec909dbf14e3.json",
+        ).read_text("utf-8")
+    )["test_keys"]["requests"][0]["response"]["body"]
+    contains = [fp for fp in db._body if fp.pattern_type == "contains"]
+    texts = [page, "", "nothing to see", page[:100] + contains[0].pattern + page[100:]]
+    # Patterns glued together, in the middle of a page, with non-ASCII around them.
+    for i in range(0, len(contains), 97):
+        texts.append(f"<p>ខ្មែរ {contains[i].pattern}</p>{contains[-i - 1].pattern}")
+    for text in texts:
+        found = {m.fingerprint.name for m in db.match_body(text)}
+        assert found == _one_by_one_body(db, text)
+    assert {m.fingerprint.name for m in db.match_body(texts[3])} >= {contains[0].name}
+
+
+def test_body_with_undecodable_bytes_is_searched_one_by_one(shared):
+    """Bytes that are not UTF-8 become lone surrogates, which RE2 cannot take: same answer."""
+    db = _oonis_db(shared)
+    pattern = next(fp for fp in db._body if fp.pattern_type == "contains").pattern
+    body = b"\xff\xfe<html>" + pattern.encode("utf-8") + b"</html>"
+    found = {m.fingerprint.name for m in db.match_body(body)}
+    assert found and found == _one_by_one_body(db, body.decode("utf-8", errors="surrogateescape"))
+
+
+def test_header_index_equals_one_by_one(shared):
+    db = _oonis_db(shared)
+    fps = db._headers["location"]
+    index = db._header_index["location"]
+    values = ["", "https://example.com/", "http://lamanlabuh.aduankonten.id/"]
+    for fp in fps[::7]:
+        values.append(fp.pattern)
+        values.append("http://x.example/?" + fp.pattern)
+        values.append(fp.pattern + "/more")
+    for value in values:
+        assert index.matches(value) == [fp for fp in fps if fp.matches_text(value)]
