@@ -179,6 +179,7 @@ print(f"{n} {wall} {cpu}")
 
 def bench_raw(args: argparse.Namespace) -> None:
     from censorwatch.ingest.files import iter_file
+    from censorwatch.ingest.parallel import available_cores, resolve_workers
     from censorwatch.ingest.pipeline import Ingestor
 
     with tempfile.TemporaryDirectory(prefix="cw-bench-raw-") as tmp:
@@ -219,6 +220,25 @@ def bench_raw(args: argparse.Namespace) -> None:
         )
         store.close()
 
+        workers = resolve_workers(args.workers)
+        if workers > 1:
+            store = fresh_store(args.db)
+            ingestor = Ingestor(store, batch_size=args.batch, workers=workers)
+
+            def parallel() -> None:
+                for path in files:
+                    ingestor.ingest_records(iter_file(path))
+                ingestor.close()  # pool start and stop are part of the run
+
+            wall, _cpu = timed(parallel)
+            ours = args.docs / wall
+            print(
+                f"censorwatch full ingest -> {store.dialect} with {workers} worker processes "
+                f"on {available_cores()} cores: {wall:.2f} s wall ({ours:,.0f}/s); "
+                f"{ingestor.stats.inserted:,} inserted, {ingestor.stats.verdicts:,} verdicts"
+            )
+            store.close()
+
         if args.oonidata_python:
             out = subprocess.run(
                 [args.oonidata_python, "-c", OONIDATA_SCRIPT, *map(str, files)],
@@ -250,6 +270,9 @@ def main(argv: list[str] | None = None) -> None:
     raw.add_argument("--per-file", type=int, default=5000)
     raw.add_argument("--batch", type=int, default=5000)
     raw.add_argument("--db", default="sqlite:////tmp/cw-bench-raw.sqlite3")
+    raw.add_argument(
+        "--workers", type=int, default=0, help="worker processes for a second run (0: one per core)"
+    )
     raw.add_argument("--oonidata-python", help="python of a venv with oonidata==0.3.0")
     args = parser.parse_args(argv)
     if not SHARED.joinpath("ooni").is_dir():

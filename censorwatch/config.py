@@ -141,6 +141,9 @@ class OoniSettings:
     initial_days: int = 365
     #: Measurements written per transaction.
     batch_size: int = 5000
+    #: Processes that parse and judge full documents (``ingest raw``/``ingest file``) once an
+    #: input passes 2,000 documents: 0 means one per core (at most 8), 1 only this process.
+    workers: int = 0
 
 
 @dataclass

@@ -17,6 +17,7 @@ import click
 
 from censorwatch.cli import App, pass_app
 from censorwatch.errors import InputError
+from censorwatch.fingerprints import fingerprints_from_config
 from censorwatch.measurement import parse_time, utcnow
 from censorwatch.store import job_run
 
@@ -24,6 +25,7 @@ from .aggregation import AXES, ingest_aggregation
 from .api_client import OoniApiClient
 from .api_ingest import FILTERS, ApiRange, ingest_api, ingest_measurement
 from .files import expand_paths, iter_file
+from .parallel import resolve_workers
 from .pipeline import Ingestor, IngestStats
 from .progress import progress_bar
 from .quarantine import Quarantine
@@ -68,18 +70,27 @@ def _client(app: App, api_url: str | None) -> OoniApiClient:
     )
 
 
-def _ingestor(app: App, quarantine: Quarantine, stats: IngestStats, bar: Any) -> Ingestor:
+def _ingestor(
+    app: App, quarantine: Quarantine, stats: IngestStats, bar: Any, workers: int | None = None
+) -> Ingestor:
     return Ingestor(
         app.store(),
         quarantine=quarantine,
         batch_size=app.config.ooni.batch_size,
         stats=stats,
         on_progress=bar.update,
+        workers=resolve_workers(app.config.ooni.workers if workers is None else workers),
+        fingerprints=fingerprints_from_config(app.config),
     )
 
 
 def _run(
-    app: App, job: str, label: str, unit: str, body: Callable[[Ingestor, Any], None]
+    app: App,
+    job: str,
+    label: str,
+    unit: str,
+    body: Callable[[Ingestor, Any], None],
+    workers: int | None = None,
 ) -> IngestStats:
     """Common frame: job record, quarantine file, progress bar, summary line."""
     store = app.store()
@@ -90,10 +101,11 @@ def _run(
             job_run(store, job) as record,
             progress_bar(label, unit, quiet=app.quiet) as bar,
         ):
-            ingestor = _ingestor(app, quarantine, stats, bar)
+            ingestor = _ingestor(app, quarantine, stats, bar, workers)
             try:
                 body(ingestor, bar)
             finally:
+                ingestor.close()
                 record.counts = stats.as_counts()
                 bar.update(stats)
     finally:
@@ -107,6 +119,14 @@ def _run(
     return stats
 
 
+_workers_option = click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Processes converting and judging documents on big inputs "
+    "(0: one per core; default: ooni.workers).",
+)
 _test_name_option = click.option(
     "--test-name",
     "test_names",
@@ -180,6 +200,7 @@ def ingest_ooni(
 @click.option("--until", metavar="DATE", help="Last measurement day, inclusive (default: now).")
 @_test_name_option
 @click.option("--bucket-url", metavar="URL", help="Bucket base URL (default: ooni.raw_bucket_url).")
+@_workers_option
 @pass_app
 def ingest_raw_cmd(
     app: App,
@@ -188,6 +209,7 @@ def ingest_raw_cmd(
     until: str | None,
     test_names: tuple[str, ...],
     bucket_url: str | None,
+    workers: int | None,
 ) -> None:
     """OONI's raw measurement files (the complete data) from the public bucket.
 
@@ -214,13 +236,14 @@ def ingest_raw_cmd(
     def body(ingestor: Ingestor, bar: Any) -> None:
         ingest_raw(app.store(), bucket, ingestor, request)
 
-    _run(app, "ingest-raw", f"ooni raw {request.country}", "bytes", body)
+    _run(app, "ingest-raw", f"ooni raw {request.country}", "bytes", body, workers)
 
 
 @ingest.command("file")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
+@_workers_option
 @pass_app
-def ingest_file(app: App, paths: tuple[str, ...]) -> None:
+def ingest_file(app: App, paths: tuple[str, ...], workers: int | None) -> None:
     """Local files or folders: .json, .jsonl, .jsonl.gz (OONI raw files, probe bundles)."""
     files = expand_paths(paths)
     if not files:
@@ -242,7 +265,7 @@ def ingest_file(app: App, paths: tuple[str, ...]) -> None:
             ingestor.stats.bytes = done
             bar.update(ingestor.stats)
 
-    _run(app, "ingest-file", "files", "bytes", body)
+    _run(app, "ingest-file", "files", "bytes", body, workers)
 
 
 @ingest.command("measurement")

@@ -18,6 +18,7 @@ API ``results`` rows and full documents fetched on demand. This module:
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import re
@@ -31,6 +32,7 @@ import orjson
 from sqlalchemy import Connection, String
 
 from censorwatch.errors import InputError
+from censorwatch.fingerprints import FingerprintDB
 from censorwatch.measurement import (
     IDENTIFYING_KEYS,
     SCRUBBED,
@@ -49,11 +51,14 @@ from censorwatch.store.models import MeasurementRow
 from censorwatch.verdict import apply_verdict, judge
 
 from .files import Record
+from .parallel import ParallelConverter
 from .quarantine import Quarantine
 
 log = logging.getLogger("censorwatch.ingest")
 
 DEFAULT_BATCH = 5000
+#: With workers, records converted in the calling process before the pool starts.
+PARALLEL_AFTER = 2000
 #: Tests whose full document the verdict engine judges.
 VERDICT_TESTS = frozenset({"web_connectivity"})
 
@@ -202,14 +207,20 @@ def text_to_keep(text: bytes, doc: Mapping[str, Any], text_scrubbed_ip: str | No
 # --- the verdict engine's one call site ----------------------------------------------------
 
 
-def recompute_verdict(measurement: Measurement, document: Mapping[str, Any]) -> Measurement:
+def recompute_verdict(
+    measurement: Measurement,
+    document: Mapping[str, Any],
+    fingerprints: FingerprintDB | None = None,
+) -> Measurement:
     """Have the shared verdict engine judge a full web_connectivity document.
 
     The ONE place where ingest calls ``censorwatch.verdict``: OONI's own flags (``anomaly``,
     ``confirmed``, ``failure``, ``scores``, ``blocking``) are left as OONI gave them; the
     engine fills ``verdict_*`` so OONI's and our probes' measurements are judged alike.
+    ``fingerprints`` are the configured ones (``verdict.fingerprint_files``, as the probes
+    use them); None means the project's own.
     """
-    return apply_verdict(measurement, judge(document))
+    return apply_verdict(measurement, judge(document, fingerprints))
 
 
 # --- fitting the schema ----------------------------------------------------------------------
@@ -329,6 +340,9 @@ class Ingestor:
         recompute_verdicts: bool = True,
         stats: IngestStats | None = None,
         on_progress: Callable[[IngestStats], None] | None = None,
+        workers: int = 1,
+        parallel_after: int | None = None,
+        fingerprints: FingerprintDB | None = None,
     ) -> None:
         self.store = store
         self.quarantine = quarantine or Quarantine(None)
@@ -336,6 +350,25 @@ class Ingestor:
         self.stats = stats or IngestStats()
         self.on_progress = on_progress
         self.recompute_verdicts = recompute_verdicts
+        #: The blocking fingerprints the verdict engine uses (None: the project's own).
+        self.fingerprints = fingerprints
+        #: Worker processes converting records (1: this process does everything).
+        self.workers = workers
+        #: Records converted here before the pool is started: small inputs never pay for it.
+        self.parallel_after = PARALLEL_AFTER if parallel_after is None else parallel_after
+        self._parallel: ParallelConverter | None = None
+
+    def close(self) -> None:
+        """Stop the worker processes, if any were started."""
+        if self._parallel is not None:
+            self._parallel.close()
+            self._parallel = None
+
+    def __enter__(self) -> Ingestor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- conversion --
 
@@ -387,7 +420,7 @@ class Ingestor:
                 setattr(m, name, value)
         if self.recompute_verdicts and m.test_name in VERDICT_TESTS:
             try:
-                m = recompute_verdict(m, doc)
+                m = recompute_verdict(m, doc, self.fingerprints)
                 self.stats.verdicts += 1
             except Exception as exc:  # OONI's flags are kept; the row goes in
                 self.stats.verdict_errors += 1
@@ -430,10 +463,8 @@ class Ingestor:
     ) -> None:
         """Convert and write a stream of records in batches of ``batch_size``."""
         batch: list[Measurement] = []
-        for record in records:
-            m = self.from_record(record)
-            if m is not None:
-                batch.append(m)
+        for m in self._measurements(records):
+            batch.append(m)
             if len(batch) >= self.batch_size:
                 self.write(batch, after_batch)
                 batch = []
@@ -441,6 +472,35 @@ class Ingestor:
             self.write(batch, after_batch)
         elif self.on_progress is not None:
             self.on_progress(self.stats)
+
+    def _measurements(self, records: Iterable[Record]) -> Iterator[Measurement]:
+        """The Measurements of ``records`` in order: here, then (big inputs) from workers."""
+        it = iter(records)
+        if self.workers > 1 and self._parallel is None:
+            for record in itertools.islice(it, max(self.parallel_after - self.stats.read, 0)):
+                m = self.from_record(record)
+                if m is not None:
+                    yield m
+            if self.stats.read < self.parallel_after:
+                return  # the input ended before the pool was worth starting
+            self._parallel = ParallelConverter(
+                self.workers,
+                recompute_verdicts=self.recompute_verdicts,
+                fingerprints=self.fingerprints,
+            )
+        if self._parallel is None:
+            for record in it:
+                m = self.from_record(record)
+                if m is not None:
+                    yield m
+            return
+        for done in self._parallel.convert(it):
+            self.stats.read += done.read
+            self.stats.verdicts += done.verdicts
+            self.stats.verdict_errors += done.verdict_errors
+            for ref, line, error, text in done.rejected:
+                self.reject(ref, line, error, text)
+            yield from done.measurements
 
 
 def _describe(exc: BaseException) -> str:
