@@ -40,6 +40,7 @@ import orjson
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("CENSORWATCH_SHARED_FIXTURES", REPO.parent / "shared" / "fixtures"))
 START = datetime(2023, 1, 1)
+TEST_LIST_URLS = 2000
 
 
 def real_api_rows() -> list[dict[str, Any]]:
@@ -84,7 +85,9 @@ def raw_files(n: int, folder: Path, per_file: int) -> list[Path]:
         when = START + step * i
         doc["probe_cc"] = "KH"
         doc["report_id"] = f"{when:%Y%m%dT%H%M%SZ}_webconnectivity_KH_38623_n1_r{i:010d}"
-        doc["input"] = f"{doc['input'].rstrip('/')}/r{i}/"
+        # Inputs repeat, as in real data: a country's test list (Cambodia's has about 2,000
+        # URLs) is measured again and again.
+        doc["input"] = f"{doc['input'].rstrip('/')}/r{i % TEST_LIST_URLS}/"
         doc["measurement_start_time"] = when.strftime("%Y-%m-%d %H:%M:%S")
         lines.append(orjson.dumps(doc) + b"\n")
         if len(lines) == per_file or i == n - 1:

@@ -308,6 +308,7 @@ class FingerprintDB:
         self._body_other: list[Fingerprint] = []
         self._headers: dict[str, list[Fingerprint]] = {}
         self._body_literals: _LiteralSet | None = None
+        self._dns_cache: dict[str, list[FingerprintMatch]] = {}
         for fp in self.fingerprints:
             loc = fp.location_found
             if loc == "dns":
@@ -339,7 +340,21 @@ class FingerprintDB:
         return h.hexdigest()[:16]
 
     def match_dns(self, answer: str) -> list[FingerprintMatch]:
-        """Fingerprints matching one DNS answer (an IP address or a CNAME target)."""
+        """Fingerprints matching one DNS answer (an IP address or a CNAME target).
+
+        Answers repeat across millions of measurements (the same CDN and sinkhole addresses),
+        so results are remembered per answer (a bounded cache; the list must not be changed).
+        """
+        cached = self._dns_cache.get(answer)
+        if cached is not None:
+            return cached
+        hits = self._match_dns(answer)
+        if len(self._dns_cache) >= _DNS_CACHE_SIZE:
+            self._dns_cache.clear()
+        self._dns_cache[answer] = hits
+        return hits
+
+    def _match_dns(self, answer: str) -> list[FingerprintMatch]:
         value = _norm_dns(answer)
         hits = [FingerprintMatch(fp, "dns", answer) for fp in self._dns_full.get(value, ())]
         hits.extend(
@@ -466,6 +481,8 @@ class _HeaderIndex:
             return []
         return [fp for fp in self.fps if fp.matches_text(value)]
 
+
+_DNS_CACHE_SIZE = 1 << 16
 
 #: From this many "contains" patterns on, texts are searched with a _LiteralSet.
 _LITERAL_SET_MIN_PATTERNS = 16

@@ -21,6 +21,7 @@ import functools
 import itertools
 import json
 import logging
+import operator
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -183,12 +184,16 @@ def text_to_keep(text: bytes, doc: Mapping[str, Any], text_scrubbed_ip: str | No
     keys, a ``probe_ip`` key that is not the only one, an address the text pass missed) this
     returns None and the caller encodes the scrubbed tree instead.
     """
-    if b'"probe_city' in text or _text_scrub_missed(doc, text_scrubbed_ip):
+    # scrub_document drops top-level keys only: the city keys are rare, left to the tree.
+    if "probe_city" in doc or "probe_city_name" in doc:
         return None
-    at = text.find(b'"probe_ip"')
-    if at < 0:
+    if _text_scrub_missed(doc, text_scrubbed_ip):
+        return None
+    if "probe_ip" not in doc:
         return text
-    if "probe_ip" not in doc or text.find(b'"probe_ip"', at + 10) >= 0:
+    # The top-level key is the only "probe_ip" of the text when there is just one.
+    at = text.find(b'"probe_ip"')
+    if at < 0 or text.find(b'"probe_ip"', at + 10) >= 0:
         return None
     found = _PROBE_IP_MEMBER_RE.match(text, at)
     if found is None:
@@ -237,6 +242,7 @@ _IDENTITY = frozenset({"measurement_key", "measurement_uid", "test_name", "repor
 
 
 _LIMITS_T = tuple(_LIMITS.items())
+_GET_LIMITED = operator.attrgetter(*_LIMITS)
 
 
 def fit_columns(m: Measurement) -> Measurement:
@@ -245,8 +251,7 @@ def fit_columns(m: Measurement) -> Measurement:
     PostgreSQL refuses an over-long VARCHAR and would fail the whole batch; SQLite would keep
     it. Either way one odd document must not decide the fate of its neighbours.
     """
-    for name, limit in _LIMITS_T:
-        value = getattr(m, name)
+    for (name, limit), value in zip(_LIMITS_T, _GET_LIMITED(m), strict=True):
         if value is not None and len(value) > limit:
             if name in _IDENTITY:
                 raise InputError(f"{name}: longer than {limit} characters")

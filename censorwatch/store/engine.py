@@ -32,10 +32,15 @@ def normalise_url(url: str) -> str:
 
 
 SQLITE_CACHE_KIB = 65536
+SQLITE_PAGE_SIZE = 16384
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    # Only a new, empty database takes a page size (an existing one keeps its own): 16 KiB
+    # pages hold a few compressed documents each instead of spilling every one of them onto
+    # overflow pages, and make bulk inserts 5-25% cheaper (benchmarks/ingest_bench.py).
+    cursor.execute(f"PRAGMA page_size = {SQLITE_PAGE_SIZE}")
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA journal_mode = WAL")

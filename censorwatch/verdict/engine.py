@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from censorwatch.fingerprints import FingerprintDB, FingerprintMatch, default_fingerprints
-from censorwatch.measurement import Measurement
+from censorwatch.measurement import SOURCE_PROBE, Measurement
 from censorwatch.verdict import dns as dnsrules
 from censorwatch.verdict import http as httprules
 from censorwatch.verdict.observations import DNSResult, Observations, observe
@@ -374,8 +374,6 @@ def apply_verdict(m: Measurement, v: Verdict) -> Measurement:
     OONI-style flags (anomaly, confirmed, failure, blocking, accessible) are set from it too;
     OONI's measurements keep the flags OONI's pipeline gave them.
     """
-    from censorwatch.measurement import SOURCE_PROBE
-
     m.verdict_blocking = v.blocking
     m.verdict_confirmed = v.confirmed
     m.verdict_fingerprint = _joined_names(v.fingerprints)

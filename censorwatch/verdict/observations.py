@@ -14,7 +14,7 @@ addresses those lookups returned.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -152,14 +152,17 @@ def _answers(query: Mapping[str, Any]) -> tuple[list[str], dict[str, int]]:
     return addrs, asns
 
 
-def _merge_queries(queries: Sequence[Mapping[str, Any]]) -> DNSResult | None:
+def _merge_queries(
+    queries: Sequence[Mapping[str, Any]],
+    answers_of: Callable[[Mapping[str, Any]], tuple[list[str], dict[str, int]]] = _answers,
+) -> DNSResult | None:
     """Several A/AAAA/ANY queries of one resolver -> one result (OONI's DNSLookupResult)."""
     if not queries:
         return None
     result = DNSResult()
     failures: list[str] = []
     for q in queries:
-        addrs, asns = _answers(q)
+        addrs, asns = answers_of(q)
         for a in addrs:
             if a not in result.addrs:
                 result.addrs.append(a)
@@ -328,15 +331,16 @@ def observe(doc: Mapping[str, Any]) -> Observations:
     version = str(doc.get("test_version") or "")
     v05 = _version_tuple(version) >= (0, 5, 0)
     queries = [q for q in _as_list(tk.get("queries")) if _is_map(q)]
+    answers = {id(q): _answers(q) for q in queries}  # each query's answers, read once
     classic = _classic_queries(queries, v05)
-    probe_dns = _merge_queries(classic)
+    probe_dns = _merge_queries(classic, lambda q: answers[id(q)])
     if probe_dns is None and tk.get("dns_experiment_failure"):
         probe_dns = DNSResult(failure=str(tk.get("dns_experiment_failure")))
     elif probe_dns is not None and not probe_dns.addrs and tk.get("dns_experiment_failure"):
         probe_dns.failure = str(tk.get("dns_experiment_failure"))
     all_answers: list[str] = []
     for q in queries:
-        all_answers.extend(_answers(q)[0])
+        all_answers.extend(answers[id(q)][0])
     default_port = port or (443 if scheme == "https" else 80)
     classic_ips = set(probe_dns.addrs) if probe_dns else set()
     tcp = []
