@@ -73,6 +73,8 @@ def format_time(dt: datetime) -> str:
 
 def parse_asn(value: Any, where: str = "probe_asn") -> int:
     """``"AS38623"``, ``"38623"`` or ``38623`` -> ``38623``; unknown is 0 (OONI's ``AS0``)."""
+    if type(value) is str and value in _ASN_SEEN:
+        return _ASN_SEEN[value]
     if value is None or value == "":
         return 0
     if isinstance(value, bool):
@@ -82,7 +84,13 @@ def parse_asn(value: Any, where: str = "probe_asn") -> int:
     match = _ASN_RE.match(str(value).strip())
     if not match:
         raise InputError(f"{where}: not an ASN: {value!r}")
-    return int(match.group(1))
+    asn = int(match.group(1))
+    if isinstance(value, str) and len(_ASN_SEEN) < 4096:
+        _ASN_SEEN[value] = asn  # a country has a few hundred networks: remember them
+    return asn
+
+
+_ASN_SEEN: dict[str, int] = {}
 
 
 @functools.lru_cache(maxsize=1 << 16)

@@ -99,8 +99,13 @@ class Observations:
 # which are several times slower, only for other mappings.
 
 
+#: What JSON parsers give that is certainly not a mapping (None included).
+_NOT_MAPS = frozenset({type(None), str, list, int, float, bool, bytes})
+
+
 def _is_map(value: Any) -> bool:
-    return type(value) is dict or isinstance(value, Mapping)
+    t = type(value)
+    return t is dict or (t not in _NOT_MAPS and isinstance(value, Mapping))
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -111,7 +116,7 @@ _EMPTY: Mapping[str, Any] = {}
 
 
 def _as_map(value: Any) -> Mapping[str, Any]:
-    return value if type(value) is dict or isinstance(value, Mapping) else _EMPTY
+    return value if _is_map(value) else _EMPTY
 
 
 def _int(value: Any, default: int = 0) -> int:
