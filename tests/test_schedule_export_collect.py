@@ -223,3 +223,34 @@ def test_upload_to_nothing_is_a_clear_error(tmp_path) -> None:
         port = s.getsockname()[1]
     with pytest.raises(CensorwatchError, match=r"upload to .* failed"):
         upload_bundle(path, f"http://127.0.0.1:{port}/bundles", "t", timeout=2)
+
+
+def test_bundles_are_judged_with_the_configured_fingerprints() -> None:
+    """The collector judges with verdict.fingerprint_files, as the probes and ingest do."""
+    from censorwatch.fingerprints import Fingerprint, FingerprintDB, load_fingerprints
+    from censorwatch.scheduler.collect import parse_bundle
+
+    doc = probe_doc(1)
+    doc["test_keys"]["queries"] = [
+        {
+            "engine": "system",
+            "hostname": "site1.example.org",
+            "query_type": "A",
+            "answers": [{"answer_type": "A", "ipv4": "192.0.2.77"}],
+        }
+    ]
+    own = load_fingerprints()
+    extra = Fingerprint(
+        name="wg.kh_test_sinkhole",
+        scope="isp",
+        location_found="dns",
+        pattern_type="full",
+        pattern="192.0.2.77",
+        expected_countries=("KH",),
+    )
+    db = FingerprintDB([*own.fingerprints, extra], own.versions)
+    body = (json.dumps(doc) + "\n").encode()
+    (plain,) = parse_bundle(body, 1 << 20)
+    (judged,) = parse_bundle(body, 1 << 20, db)
+    assert plain.verdict_fingerprint is None
+    assert judged.verdict_fingerprint == "wg.kh_test_sinkhole" and judged.verdict_confirmed

@@ -27,6 +27,7 @@ import click
 
 from censorwatch.cli import App, pass_app
 from censorwatch.errors import InputError
+from censorwatch.fingerprints import FingerprintDB, fingerprints_from_config
 from censorwatch.measurement import SOURCE_OONI, SOURCE_PROBE, Measurement
 from censorwatch.store import Store, write_measurements
 
@@ -65,7 +66,9 @@ def _gunzip(body: bytes, limit: int) -> bytes:
     return bytes(out)
 
 
-def judged(m: Measurement, doc: dict[str, Any]) -> Measurement:
+def judged(
+    m: Measurement, doc: dict[str, Any], fingerprints: FingerprintDB | None = None
+) -> Measurement:
     """The measurement with the shared verdict engine's judgement, as `ingest file` stores it.
 
     The engine is reached through the ingest stage's ``recompute_verdict``; an installation
@@ -79,13 +82,15 @@ def judged(m: Measurement, doc: dict[str, Any]) -> Measurement:
     if m.test_name not in VERDICT_TESTS:
         return m
     try:
-        return recompute_verdict(m, doc)
+        return recompute_verdict(m, doc, fingerprints)
     except Exception as exc:
         log.warning("verdict not recomputed for %s: %s", m.measurement_uid, exc)
         return m
 
 
-def parse_bundle(body: bytes, max_expanded: int) -> list[Measurement]:
+def parse_bundle(
+    body: bytes, max_expanded: int, fingerprints: FingerprintDB | None = None
+) -> list[Measurement]:
     """Every line of the bundle as a Measurement, or :class:`BundleError` naming the line."""
     if body[:2] == b"\x1f\x8b":
         body = _gunzip(body, max_expanded)
@@ -108,7 +113,7 @@ def parse_bundle(body: bytes, max_expanded: int) -> list[Measurement]:
             m = Measurement.from_document(doc, source=source)
         except InputError as exc:
             raise BundleError(400, f"line {lineno}: not a measurement: {exc}") from None
-        measurements.append(judged(m, doc))
+        measurements.append(judged(m, doc, fingerprints))
     if not measurements:
         raise BundleError(400, "bundle holds no measurements")
     return measurements
@@ -124,7 +129,14 @@ def store_bundle(store: Store, measurements: list[Measurement]) -> dict[str, int
 class CollectorServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], store: Store, token: str, max_bytes: int) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        store: Store,
+        token: str,
+        max_bytes: int,
+        fingerprints: FingerprintDB | None = None,
+    ) -> None:
         if not token:
             raise InputError("--token: the collector needs a token")
         if max_bytes <= 0:
@@ -133,6 +145,8 @@ class CollectorServer(ThreadingHTTPServer):
         self.store = store
         self.token = token
         self.max_bytes = max_bytes
+        #: The fingerprints bundles are judged with (``verdict.fingerprint_files``).
+        self.fingerprints = fingerprints
 
     @property
     def url(self) -> str:
@@ -229,7 +243,9 @@ class CollectorHandler(BaseHTTPRequestHandler):
         self._body_read = True
         if len(body) != length:
             raise BundleError(400, "bundle ended early")
-        measurements = parse_bundle(body, self.server.max_bytes * EXPANSION_LIMIT)
+        measurements = parse_bundle(
+            body, self.server.max_bytes * EXPANSION_LIMIT, self.server.fingerprints
+        )
         return store_bundle(self.server.store, measurements)
 
 
@@ -258,7 +274,9 @@ def collect() -> None:
 @pass_app
 def collect_serve(app: App, host: str, port: int, token: str, max_bytes: int) -> None:
     """Receive bundles from `censorwatch export --upload` until SIGTERM or Ctrl+C."""
-    server = CollectorServer((host, port), app.store(), token, max_bytes)
+    server = CollectorServer(
+        (host, port), app.store(), token, max_bytes, fingerprints_from_config(app.config)
+    )
 
     def stop(_signum: int, _frame: Any) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
