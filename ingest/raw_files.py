@@ -18,7 +18,6 @@ without fetching again what it already has.
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import xml.etree.ElementTree as ET
@@ -30,6 +29,7 @@ from urllib.parse import quote
 
 import requests
 import urllib3
+from isal import igzip
 
 from censorwatch.errors import CensorwatchError, InputError
 from censorwatch.measurement import parse_time, utcnow
@@ -270,7 +270,7 @@ def _ingest_stream(bucket: BucketClient, raw: RawFile, url: str, ingestor: Inges
     counter = ByteCounter(resp.raw)
     base = ingestor.stats.bytes
     try:
-        with gzip.GzipFile(fileobj=counter, mode="rb") as stream:  # type: ignore[arg-type]
+        with igzip.IGzipFile(fileobj=counter, mode="rb") as stream:  # type: ignore[arg-type]
             ingestor.ingest_records(_checked(iter_lines(stream, url), counter, ingestor, base))
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, EOFError) as exc:
         ingestor.stats.bytes = base
