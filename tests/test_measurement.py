@@ -155,3 +155,27 @@ def test_domain_of() -> None:
     assert domain_of("http://[::1]:8080/x") == "::1"
     assert domain_of("not a url") is None
     assert domain_of(None) is None
+
+
+def test_measurement_pickles_whole() -> None:
+    """Ingest's workers send Measurements through a pipe: every field must come back."""
+    import pickle
+    from dataclasses import fields
+
+    m = Measurement(
+        measurement_key="k" * 40,
+        measurement_uid="u",
+        source="ooni",
+        test_name="web_connectivity",
+        measurement_start_time=datetime(2023, 1, 1, 7),
+        probe_cc="KH",
+        probe_asn=38623,
+        scores={"blocking_general": 1.0},
+        document=b"\x28\xb5\x2f\xfd",
+        verdict_blocking="dns",
+        document_ref="https://api.ooni.io/x",
+    )
+    back = pickle.loads(pickle.dumps(m))
+    assert [getattr(back, f.name) for f in fields(Measurement)] == [
+        getattr(m, f.name) for f in fields(Measurement)
+    ]
