@@ -423,13 +423,13 @@ class FingerprintDB:
 
     def match_response(self, response: Mapping[str, Any] | None) -> list[FingerprintMatch]:
         """Fingerprints matching an OONI-format HTTP response (``requests[i].response``)."""
-        if not isinstance(response, Mapping):
+        if type(response) is not dict and not isinstance(response, Mapping):
             return []
         hits = self.match_body(decode_body(response.get("body")))
         if not self._headers:
             return hits
         headers = response.get("headers")
-        if not isinstance(headers, Mapping) or not headers:
+        if not headers or (type(headers) is not dict and not isinstance(headers, Mapping)):
             headers = headers_from_list(response.get("headers_list"))
         hits.extend(self.match_headers(headers))
         return hits
@@ -532,7 +532,7 @@ def _norm_dns(value: str) -> str:
 def _header_text(value: Any) -> str | None:
     if isinstance(value, str):
         return value
-    if isinstance(value, Mapping) and value.get("format") == "base64":
+    if value is not None and isinstance(value, Mapping) and value.get("format") == "base64":
         try:
             return base64.b64decode(value.get("data", "")).decode("latin-1")
         except (ValueError, TypeError):
@@ -556,7 +556,7 @@ def decode_body(body: Any) -> str | bytes | None:
     """An OONI body: a string, or ``{"format": "base64", "data": ...}`` (bytes)."""
     if isinstance(body, str):
         return body
-    if isinstance(body, Mapping) and body.get("format") == "base64":
+    if body is not None and isinstance(body, Mapping) and body.get("format") == "base64":
         try:
             return base64.b64decode(body.get("data") or "")
         except (ValueError, TypeError):

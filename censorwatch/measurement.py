@@ -256,7 +256,7 @@ class Measurement:
         the measurement; raw OONI documents carry none (OONI's fastpath adds them later), so
         they stay ``None`` until the verdict engine or the API fills them in.
         """
-        if not isinstance(doc, Mapping):
+        if type(doc) is not dict and not isinstance(doc, Mapping):
             raise InputError(f"measurement is a {type(doc).__name__}, not a JSON object")
         test_name = doc.get("test_name")
         if not isinstance(test_name, str) or not test_name:
@@ -272,10 +272,14 @@ class Measurement:
         uid = _opt_str(doc.get("measurement_uid")) or deterministic_uid(
             key, start, probe_cc, test_name
         )
-        test_keys = doc.get("test_keys") if isinstance(doc.get("test_keys"), Mapping) else {}
+        test_keys = doc.get("test_keys")
+        if type(test_keys) is not dict and not isinstance(test_keys, Mapping):
+            test_keys = {}
         blocking = blocking_text(test_keys.get("blocking"))
         accessible = _opt_bool(test_keys.get("accessible"))
-        annotations = doc.get("annotations") if isinstance(doc.get("annotations"), Mapping) else {}
+        annotations = doc.get("annotations")
+        if type(annotations) is not dict and not isinstance(annotations, Mapping):
+            annotations = {}
         kept = None
         if keep_document:
             kept = scrub_probe_ip(_deep_copy_json(dict(doc)))

@@ -324,7 +324,7 @@ def _overlay_fingerprints(
 
 def judge(document: Mapping[str, Any], fingerprints: FingerprintDB | None = None) -> Verdict:
     """Classify one web_connectivity measurement (OONI data format, any version, or ours)."""
-    if not isinstance(document, Mapping):
+    if type(document) is not dict and not isinstance(document, Mapping):
         return Verdict(None, None, False, False, True, (), ("not a measurement document",))
     test_name = document.get("test_name")
     if test_name != "web_connectivity":
