@@ -44,11 +44,11 @@ from censorwatch.analysis.load import (
     Scope,
     count_sources,
     iter_unjudged_apps,
-    load_agreement_cells,
     load_anomalous_measurements,
     load_cells,
     load_networks,
     load_ooni_totals,
+    load_period,
     load_testlist,
 )
 from censorwatch.analysis.method import describe_method
@@ -87,7 +87,8 @@ def _judge(
 ) -> _Judged:
     """Verdicts of one period. ``with_agreement=False`` skips the agreement summary (not
     needed for the previous period: the verdicts' agreement days come from the full pass)."""
-    loaded = load_cells(conn, scope, engine)
+    read = load_period(conn, scope, engine)
+    loaded = read.cells
     cells = loaded.cells
     app_cells = judged_app_cells(iter_unjudged_apps(conn, scope), scope.period)
     web = web_cells(cells)
@@ -95,9 +96,7 @@ def _judge(
     if with_agreement and sources.get(SOURCE_PROBE) and sources.get(SOURCE_OONI):
         ours = web[web["source"] == SOURCE_PROBE]
         asns = sorted(int(x) for x in ours["probe_asn"].unique())
-        table = load_agreement_cells(
-            conn, scope, SOURCE_PROBE, SOURCE_OONI, asns=asns, engine=engine
-        )
+        table = read.agreement_cells(SOURCE_PROBE, SOURCE_OONI, asns)
     else:
         table = pd.DataFrame(columns=AGREEMENT_INPUT_COLUMNS)
     agreement = compare_sources(table)
