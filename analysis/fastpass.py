@@ -284,13 +284,14 @@ def _merge_codes(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray
     ]
     values = _objects(list(index))
     order = np.argsort(values, kind="stable")
-    rank = np.empty(len(values), dtype=np.int64)
+    rank = np.empty(len(values) + 1, dtype=np.int32)
     rank[order] = np.arange(len(values))
+    rank[-1] = -1  # NULL, reached through code -1
     out = [
-        np.where(codes >= 0, rank[m][codes], -1) if len(m) else np.full(len(codes), -1)
+        rank[np.append(m, len(values))[codes]] if len(codes) else np.zeros(0, dtype=np.int32)
         for (codes, _u), m in zip(parts, maps, strict=True)
     ]
-    merged = np.concatenate(out).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
+    merged = np.concatenate(out) if out else np.zeros(0, dtype=np.int32)
     return merged, values[order]
 
 
@@ -345,6 +346,18 @@ def _rank(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     return uniques, rank.reshape(-1)
 
 
+def _int_rank(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` for integers, by hashing or, for small
+    non-negative values such as day numbers, by counting (no sort of every row)."""
+    if len(values) and values.min() >= 0 and values.max() < 1 << 20:
+        present = np.zeros(int(values.max()) + 1, dtype=bool)
+        present[values] = True
+        rank_of = np.cumsum(present) - 1
+        return np.flatnonzero(present).astype(values.dtype), rank_of[values]
+    codes, uniques = pd.factorize(values, sort=True)
+    return np.asarray(uniques, dtype=values.dtype), codes
+
+
 class _Key:
     """A mixed-radix integer key over several rank columns, ordered like the columns."""
 
@@ -392,6 +405,9 @@ class _Parts:
     #: Per input rank: the URL (None for no input).
     input_labels: np.ndarray
     input_rank: np.ndarray
+    #: The distinct networks, sorted, and each row's position among them.
+    asn_labels: np.ndarray
+    asn_rank: np.ndarray
     #: Per row: a web test with an input.
     web: np.ndarray
 
@@ -405,13 +421,22 @@ def _parts(rows: Rows) -> _Parts:
 def _make_parts(rows: Rows) -> _Parts:
     src_labels, src_rank_of = _rank(rows.sources)
     order = np.argsort(_objects(rows.inputs.tolist()), kind="stable")
-    input_rank = np.empty(len(rows.inputs) + 1, dtype=np.int64)
+    input_rank = np.empty(len(rows.inputs) + 1, dtype=np.int32)
     input_rank[order] = np.arange(len(order))
     input_rank[-1] = len(order)  # no input
     labels = _objects([*rows.inputs[order].tolist(), None])
     web_tests = np.array([t in WEB_TESTS for t in rows.tests], dtype=bool)
     web = web_tests[rows.test] & (rows.inp >= 0)
-    return _Parts(src_rank_of[rows.src], src_labels, labels, input_rank[rows.inp], web)
+    asn_labels, asn_rank = _int_rank(rows.asn)
+    return _Parts(
+        src_rank_of[rows.src].astype(np.int8),
+        src_labels,
+        labels,
+        input_rank[rows.inp],
+        asn_labels,
+        asn_rank.astype(np.int32),
+        web,
+    )
 
 
 def _days_text(start: date, days: np.ndarray) -> np.ndarray:
@@ -455,9 +480,8 @@ def groups_from_rows(rows: Rows) -> pd.DataFrame:
     anomalous = (rows.st == _ANOMALY) | (rows.st == _CONFIRMED)
     grp = np.where(anomalous, _ANOMALY, rows.st).astype(np.int64)
     test_labels, test_rank_of = _rank(rows.tests)
-    asn_labels, asn_rank = np.unique(rows.asn, return_inverse=True)
-    day_labels, day_rank = np.unique(rows.day, return_inverse=True)
-    day_rank = day_rank.reshape(-1)
+    asn_labels, asn_rank = p.asn_labels, p.asn_rank
+    day_labels, day_rank = _int_rank(rows.day)
     dates = [rows.start + timedelta(days=int(d)) for d in day_labels]
     month_of_day = np.array([d.year * 12 + d.month - 1 for d in dates], dtype=np.int64)
     month_labels, month_rank_of_day = np.unique(month_of_day, return_inverse=True)
@@ -509,11 +533,11 @@ def agreement_from_rows(rows: Rows, ours: str, theirs: str, asns: list[int] | No
     is_ours, is_theirs = rows.src == code[ours], rows.src == code[theirs]
     mask = p.web & (is_ours | is_theirs)
     if asns is not None:
-        mask &= np.isin(rows.asn, np.asarray(asns, dtype=np.int64))
+        mask &= np.isin(p.asn_labels, np.asarray(asns, dtype=np.int64))[p.asn_rank]
     if not mask.any():
         return pd.DataFrame(columns=columns)
-    asn_labels, asn_rank = np.unique(rows.asn[mask], return_inverse=True)
-    day_labels, day_rank = np.unique(rows.day[mask], return_inverse=True)
+    asn_labels, asn_rank = p.asn_labels, p.asn_rank[mask]
+    day_labels, day_rank = _int_rank(rows.day[mask])
     key = _Key()
     key.add(p.input_rank[mask], len(p.input_labels))
     key.add(asn_rank.reshape(-1), len(asn_labels))
