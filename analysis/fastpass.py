@@ -32,6 +32,7 @@ import numpy as np
 import orjson
 import pandas as pd
 from sqlalchemy import Connection, Engine, and_, case, func, literal_column, not_, select
+from sqlalchemy.exc import DBAPIError
 
 from censorwatch.analysis.period import Period
 from censorwatch.analysis.rules import (
@@ -213,7 +214,15 @@ class _Chunk:
 
 
 def _read_chunk(conn: Connection, sql: str, bounds: tuple[str, str]) -> _Chunk:
-    n, packed, inputs, categories, others = conn.exec_driver_sql(sql, bounds).one()
+    # The aggregates of one statement consume the same rows in the same order (SQLite steps
+    # every aggregate once per row), so the arrays line up row by row whatever order the
+    # scan takes; the count checks it.
+    try:
+        n, packed, inputs, categories, others = conn.exec_driver_sql(sql, bounds).one()
+    except DBAPIError as exc:
+        if "too big" in str(exc):  # more text than SQLITE_MAX_LENGTH for one chunk
+            raise Unsupported(f"a chunk too large for one statement: {exc}") from None
+        raise
     if not n:
         empty = np.zeros(0, dtype=np.int64)
         return _Chunk(empty, empty, _objects([]), empty, _objects([]), [])

@@ -3,9 +3,10 @@
 This is the only module of the analysis that both reads the store and calls the rules; the
 rules themselves (verdicts, domains, coverage, changes, agreement, apps) are pure functions
 of DataFrames. The reads happen in one read transaction, except that on a SQLite file the
-months of the big passes are read by two threads on connections of their own (each month is
-then one consistent snapshot; run the analysis when no ingest is writing to the period, as
-the scheduler does, for numbers that are exactly reproducible).
+chunks of the big pass (weeks on the fast path, months on the portable one, see
+:func:`censorwatch.analysis.load.load_period`) are read by two threads on connections of
+their own (each chunk is then one consistent snapshot; run the analysis when no ingest is
+writing to the period, as the scheduler does, for numbers that are exactly reproducible).
 """
 
 from __future__ import annotations

@@ -267,3 +267,21 @@ def test_postgresql_uses_the_portable_path(store) -> None:
             read.agreement_cells(SOURCE_PROBE, SOURCE_OONI, [38623]),
             load_agreement_cells(conn, scope, SOURCE_PROBE, SOURCE_OONI, asns=[38623]),
         )
+
+
+def test_chunk_too_large_falls_back(sqlite_store) -> None:
+    """A chunk whose text would exceed SQLite's length limit is read the portable way."""
+    import sqlite3
+
+    write(sqlite_store, random_rows(random.Random(6), 200, datetime(2023, 3, 1), 20))
+    scope = Scope("KH", parse_period("2023", KH))
+    with sqlite_store.engine.connect() as conn:
+        portable = load_cells(conn, scope)
+        conn.connection.driver_connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 200)
+        try:
+            with pytest.raises(fastpass.Unsupported, match="too large"):
+                fastpass.read_rows(conn, "KH", scope.period, None)
+            read = load_period(conn, scope)
+        finally:
+            conn.connection.driver_connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 10**9)
+    pd.testing.assert_frame_equal(read.cells.cells, portable.cells)
