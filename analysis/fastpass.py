@@ -9,15 +9,20 @@ Here SQLite only scans: every measurement of the period becomes one 64-bit integ
 status, source, test, blocking method, local day and network, packed by the *same* SQL rule
 expressions as the portable path), its URL and its category, and the rows come back as one
 ``group_concat`` / ``json_group_array`` text per chunk of days. An aggregate query is a
-single step of SQLite's engine, so the scan runs without Python's GIL and never builds a
-Python object per row; numpy then counts everything with integer codes, for the monthly
-cells *and* the agreement cells, in the one pass.
+single step of SQLite's engine, so the scan runs without Python's GIL (two chunks at a time
+on two cores), and no Python row objects are made: only the URL and category texts become
+strings, one chunk at a time, turned into integer codes at once. numpy then groups the rows
+by integer codes, once for the monthly cells and once for the agreement cells.
 
-The results are the portable path's, row for row and in the same order (the tests compare
-the two on hand-built stores and on real OONI fixtures). Whenever a store holds something
-this encoding cannot carry (a source it does not know, more test names than it has codes
-for, an ASN outside 32 bits, a start time SQLite cannot parse, a period of more than 179
-years), :class:`Unsupported` is raised and the caller uses the portable path.
+The monthly grouping rebuilds exactly the rows of the portable grouping query, which go
+through the same ``cells_from_groups`` as before, so both paths end in the same frames; the
+agreement table is built directly and compared with the portable one in the tests
+(``tests/test_analysis_fastpass.py``: hand-built, randomised, daylight-saving and real OONI
+stores). Whenever a store holds something this encoding cannot carry (a source it does not
+know, more than 63 test names, an ASN outside 32 bits, a start time SQLite cannot parse, a
+method that is not text, an input "\x00", a period of more than 179 years, a chunk larger
+than SQLite's longest string), :class:`Unsupported` is raised and the caller uses the
+portable path.
 """
 
 from __future__ import annotations
