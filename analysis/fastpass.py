@@ -366,7 +366,7 @@ def _int_rank(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if len(values) and values.min() >= 0 and values.max() < 1 << 20:
         present = np.zeros(int(values.max()) + 1, dtype=bool)
         present[values] = True
-        rank_of = np.cumsum(present) - 1
+        rank_of = (np.cumsum(present) - 1).astype(np.int32)
         return np.flatnonzero(present).astype(values.dtype), rank_of[values]
     codes, uniques = pd.factorize(values, sort=True)
     return np.asarray(uniques, dtype=values.dtype), codes
@@ -383,8 +383,11 @@ class _Key:
         size = max(int(size), 1)
         if int(np.prod([*self.sizes, size], dtype=object)) >= 1 << 62:
             raise Unsupported("too many distinct keys")
-        rank = rank.astype(np.int64)
-        self.code = rank if self.code is None else self.code * size + rank
+        if self.code is None:
+            self.code = rank.astype(np.int64)
+        else:  # in place: these are arrays of millions
+            self.code *= size
+            self.code += rank
         self.sizes.append(size)
 
     def group(self) -> tuple[np.ndarray, int, list[np.ndarray]]:
@@ -461,7 +464,7 @@ def _days_text(start: date, days: np.ndarray) -> np.ndarray:
 
 def _method_labels(rows: Rows) -> tuple[np.ndarray, np.ndarray]:
     """Per row, a code of its method, and the method of each code (None for none)."""
-    codes = rows.method.astype(np.int64)
+    codes = rows.method.astype(np.int32)
     labels = [None, *METHODS, None, None]
     other = codes == _OTHER_METHOD
     if other.any():
@@ -492,13 +495,14 @@ def groups_from_rows(rows: Rows) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     p = _parts(rows)
     anomalous = (rows.st == _ANOMALY) | (rows.st == _CONFIRMED)
-    grp = np.where(anomalous, _ANOMALY, rows.st).astype(np.int64)
+    grp = np.where(anomalous, _ANOMALY, rows.st).astype(np.int8)
     test_labels, test_rank_of = _rank(rows.tests)
     asn_labels, asn_rank = p.asn_labels, p.asn_rank
     day_labels, day_rank = _int_rank(rows.day)
     dates = [rows.start + timedelta(days=int(d)) for d in day_labels]
     month_of_day = np.array([d.year * 12 + d.month - 1 for d in dates], dtype=np.int64)
     month_labels, month_rank_of_day = np.unique(month_of_day, return_inverse=True)
+    month_rank_of_day = month_rank_of_day.reshape(-1).astype(np.int32)
     method_codes, method_labels = _method_labels(rows)
 
     key = _Key()
@@ -506,10 +510,10 @@ def groups_from_rows(rows: Rows) -> pd.DataFrame:
     key.add(test_rank_of[rows.test], len(test_labels))
     key.add(p.input_rank, len(p.input_labels))
     key.add(asn_rank.reshape(-1), len(asn_labels))
-    key.add(month_rank_of_day.reshape(-1)[day_rank], len(month_labels))
+    key.add(month_rank_of_day[day_rank], len(month_labels))
     key.add(grp, 4)
-    key.add(np.where(anomalous, day_rank + 1, 0), len(day_labels) + 1)
-    key.add(np.where(anomalous, method_codes, 0), len(method_labels))
+    key.add(np.where(anomalous, day_rank + 1, 0).astype(np.int32), len(day_labels) + 1)
+    key.add(np.where(anomalous, method_codes, 0).astype(np.int32), len(method_labels))
     ids, n, (r_src, r_test, r_inp, r_asn, r_month, r_grp, r_aday, r_method) = key.group()
 
     cat_max = np.full(n, -1, dtype=np.int64)
