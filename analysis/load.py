@@ -144,12 +144,19 @@ def _ints(df: pd.DataFrame, columns: tuple[str, ...] | list[str]) -> pd.DataFram
     return df
 
 
+def reads_in_threads(engine: Engine) -> bool:
+    """Whether reads go to threads on connections of their own: on a SQLite file (SQLite
+    works without the GIL; an in-memory database is one connection's, and PostgreSQL reads
+    stay in the one transaction)."""
+    url = engine.url
+    return engine.dialect.name == "sqlite" and url.database not in (None, "", ":memory:")
+
+
 def _parallel(
     engine: Engine, conn: Connection, scope: Scope, fn: Callable[[Connection, Scope], pd.DataFrame]
 ) -> pd.DataFrame:
     """``fn`` over the month chunks: in threads on a SQLite file, else on ``conn`` at once."""
-    url = engine.url
-    if engine.dialect.name != "sqlite" or url.database in (None, "", ":memory:"):
+    if not reads_in_threads(engine):
         return fn(conn, scope)
     chunks = [Scope(scope.country, p) for p in month_chunks(scope.period)]
 

@@ -12,6 +12,7 @@ writing to the period, as the scheduler does, for numbers that are exactly repro
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pandas as pd
@@ -38,7 +39,7 @@ from censorwatch.analysis.domains import (
     url_table,
     web_cells,
 )
-from censorwatch.analysis.events import load_events
+from censorwatch.analysis.events import Event, load_events
 from censorwatch.analysis.evidence import pick_evidence
 from censorwatch.analysis.frames import day_text
 from censorwatch.analysis.load import (
@@ -51,6 +52,7 @@ from censorwatch.analysis.load import (
     load_ooni_totals,
     load_period,
     load_testlist,
+    reads_in_threads,
 )
 from censorwatch.analysis.method import describe_method
 from censorwatch.analysis.period import Period
@@ -130,6 +132,28 @@ def analyze(
     events = load_events(settings.events_path, period)
     country = country.upper()
     scope = Scope(country, period)
+    # On a SQLite file the evidence read (random reads through the domain index, without the
+    # GIL) runs in a thread while the rest is read and judged.
+    pool = ThreadPoolExecutor(max_workers=1) if reads_in_threads(store.engine) else None
+    try:
+        return _analyze(store, country, period, t, events, scope, pool, compare_previous)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+def _analyze(
+    store: Store,
+    country: str,
+    period: Period,
+    t: Thresholds,
+    events: list[Event],
+    scope: Scope,
+    pool: ThreadPoolExecutor | None,
+    compare_previous: bool,
+) -> AnalysisResult:
+    """:func:`analyze` proper; ``pool`` (a SQLite file) takes the evidence read."""
+    pending: Future[pd.DataFrame] | None = None
     with store.engine.connect() as conn, conn.begin():
         now = _judge(conn, store.engine, scope, t)
         names_df = load_networks(conn)
@@ -142,7 +166,15 @@ def analyze(
             now.verdicts.loc[now.verdicts["verdict"].isin(BLOCKED_VERDICTS), "domain"]
         )
         blocked_any = bool(blocked_names)
-        anomalous = load_anomalous_measurements(conn, scope, blocked_names)
+        if pool is not None:
+
+            def evidence() -> pd.DataFrame:
+                with store.engine.connect() as c:
+                    return load_anomalous_measurements(c, scope, blocked_names)
+
+            pending = pool.submit(evidence)
+        else:
+            anomalous = load_anomalous_measurements(conn, scope, blocked_names)
         window = (
             web_cells(
                 load_cells(
@@ -176,6 +208,8 @@ def analyze(
     else:
         empty = pd.DataFrame(columns=["domain", "category_code", "verdict"])
         changes = compare_periods(domains, empty, period.previous())
+    if pending is not None:
+        anomalous = pending.result()
     return AnalysisResult(
         country=country,
         period=period,
