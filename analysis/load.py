@@ -376,23 +376,28 @@ def load_period(
     and both come from those rows; otherwise the portable queries run, the agreement one
     only if asked for.
     """
+
+    def portable(ours: str, theirs: str, asns: list[int] | None) -> pd.DataFrame:
+        return load_agreement_cells(conn, scope, ours, theirs, asns=asns, engine=engine)
+
     if fast and conn.dialect.name == "sqlite":
         try:
             rows = fastpass.read_rows(
                 conn, scope.country, scope.period, engine, workers=SQLITE_WORKERS
             )
+            cells = cells_from_groups(fastpass.groups_from_rows(rows))
         except fastpass.Unsupported as exc:
             log.info("analysis: portable SQL path (%s)", exc)
         else:
-            cells = cells_from_groups(fastpass.groups_from_rows(rows))
 
             def agreement(ours: str, theirs: str, asns: list[int] | None) -> pd.DataFrame:
-                return fastpass.agreement_from_rows(rows, ours, theirs, asns)
+                try:
+                    return fastpass.agreement_from_rows(rows, ours, theirs, asns)
+                except fastpass.Unsupported as exc:
+                    log.info("analysis: portable SQL path for the agreement (%s)", exc)
+                    return portable(ours, theirs, asns)
 
             return PeriodRead(cells, agreement)
-
-    def portable(ours: str, theirs: str, asns: list[int] | None) -> pd.DataFrame:
-        return load_agreement_cells(conn, scope, ours, theirs, asns=asns, engine=engine)
 
     return PeriodRead(load_cells(conn, scope, engine), portable)
 

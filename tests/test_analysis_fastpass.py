@@ -285,3 +285,25 @@ def test_chunk_too_large_falls_back(sqlite_store) -> None:
         finally:
             conn.connection.driver_connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 10**9)
     pd.testing.assert_frame_equal(read.cells.cells, portable.cells)
+
+
+def test_grouping_refusal_falls_back(sqlite_store, monkeypatch) -> None:
+    """A refusal after the read (too many distinct keys to pack) also ends on the portable
+    path, for the cells and for the agreement."""
+    build_hand_store(sqlite_store)
+    scope = Scope("KH", parse_period("2023", KH))
+
+    def refuse(*_a, **_k):
+        raise fastpass.Unsupported("test")
+
+    with sqlite_store.engine.connect() as conn:
+        portable = load_cells(conn, scope)
+        want = load_agreement_cells(conn, scope, SOURCE_PROBE, SOURCE_OONI, asns=[38623])
+        monkeypatch.setattr(fastpass, "agreement_from_rows", refuse)
+        read = load_period(conn, scope, sqlite_store.engine)
+        pd.testing.assert_frame_equal(
+            read.agreement_cells(SOURCE_PROBE, SOURCE_OONI, [38623]), want
+        )
+        monkeypatch.setattr(fastpass, "groups_from_rows", refuse)
+        read = load_period(conn, scope, sqlite_store.engine)
+        pd.testing.assert_frame_equal(read.cells.cells, portable.cells)
