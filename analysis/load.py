@@ -7,15 +7,20 @@ of rows instead of millions. Every measurement is classified by the one rule of
 :mod:`censorwatch.analysis.rules`, evaluated once per row in SQL, and placed on its local
 day with the period's UTC offsets.
 
-Speed. The one full pass over the period (:func:`load_cells`) is split by local month; on a
-SQLite file the months are read by two threads on their own connections (SQLite's sorter is
-single-threaded and the module releases the GIL while SQLite works), on PostgreSQL in one
-statement. Everything else reads only the few domains that need it, through the domain
+Speed. The one full pass over the period is :func:`load_period`. On SQLite it reads one
+packed record per measurement and groups them in numpy (:mod:`censorwatch.analysis.fastpass`:
+SQLite's sort of a year took most of the analysis's time), for the monthly cells and the
+agreement cells at once. Elsewhere, and whenever a store holds something the packed records
+cannot carry, it is the portable pair :func:`load_cells` and :func:`load_agreement_cells`,
+which group in SQL (on PostgreSQL in one statement each; on a SQLite file split by local
+month, read by two threads on their own connections). The fast path is tested equal to the
+portable one. Everything else reads only the few domains that need it, through the domain
 index.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +30,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Engine, and_, case, func, not_, select
 
+from censorwatch.analysis import fastpass
 from censorwatch.analysis.frames import count_distinct, day_text, max_text, to_days
 from censorwatch.analysis.period import Period, _month_end
 from censorwatch.analysis.rules import (
@@ -41,6 +47,8 @@ from censorwatch.analysis.rules import (
     status_sql,
 )
 from censorwatch.store.models import MeasurementRow, Network, OoniAggregate, TestlistEntry
+
+log = logging.getLogger(__name__)
 
 _T = MeasurementRow.__table__.c
 ANOMALOUS = (ANOMALY, CONFIRMED)
@@ -136,12 +144,19 @@ def _ints(df: pd.DataFrame, columns: tuple[str, ...] | list[str]) -> pd.DataFram
     return df
 
 
+def reads_in_threads(engine: Engine) -> bool:
+    """Whether reads go to threads on connections of their own: on a SQLite file (SQLite
+    works without the GIL; an in-memory database is one connection's, and PostgreSQL reads
+    stay in the one transaction)."""
+    url = engine.url
+    return engine.dialect.name == "sqlite" and url.database not in (None, "", ":memory:")
+
+
 def _parallel(
     engine: Engine, conn: Connection, scope: Scope, fn: Callable[[Connection, Scope], pd.DataFrame]
 ) -> pd.DataFrame:
     """``fn`` over the month chunks: in threads on a SQLite file, else on ``conn`` at once."""
-    url = engine.url
-    if engine.dialect.name != "sqlite" or url.database in (None, "", ":memory:"):
+    if not reads_in_threads(engine):
         return fn(conn, scope)
     chunks = [Scope(scope.country, p) for p in month_chunks(scope.period)]
 
@@ -338,6 +353,55 @@ def load_agreement_cells(
     return df[columns]
 
 
+#: ``(ours, theirs, asns) -> table``: see :func:`load_agreement_cells`.
+AgreementReader = Callable[[str, str, "list[int] | None"], pd.DataFrame]
+
+
+@dataclass
+class PeriodRead:
+    """The full pass over one period: its cells, and its agreement cells when asked for."""
+
+    cells: Cells
+    #: The table of :func:`load_agreement_cells` for ``(ours, theirs, asns)``.
+    agreement_cells: AgreementReader
+
+
+def load_period(
+    conn: Connection, scope: Scope, engine: Engine | None = None, *, fast: bool = True
+) -> PeriodRead:
+    """The full pass: what :func:`load_cells` returns, and a reader of
+    :func:`load_agreement_cells`' table, with the same results on every path.
+
+    On SQLite (unless ``fast`` is False) every measurement is read once as a packed record
+    and both come from those rows; otherwise the portable queries run, the agreement one
+    only if asked for.
+    """
+
+    def portable(ours: str, theirs: str, asns: list[int] | None) -> pd.DataFrame:
+        return load_agreement_cells(conn, scope, ours, theirs, asns=asns, engine=engine)
+
+    if fast and conn.dialect.name == "sqlite":
+        try:
+            rows = fastpass.read_rows(
+                conn, scope.country, scope.period, engine, workers=SQLITE_WORKERS
+            )
+            cells = cells_from_groups(fastpass.groups_from_rows(rows))
+        except fastpass.Unsupported as exc:
+            log.info("analysis: portable SQL path (%s)", exc)
+        else:
+
+            def agreement(ours: str, theirs: str, asns: list[int] | None) -> pd.DataFrame:
+                try:
+                    return fastpass.agreement_from_rows(rows, ours, theirs, asns)
+                except fastpass.Unsupported as exc:
+                    log.info("analysis: portable SQL path for the agreement (%s)", exc)
+                    return portable(ours, theirs, asns)
+
+            return PeriodRead(cells, agreement)
+
+    return PeriodRead(load_cells(conn, scope, engine), portable)
+
+
 def load_networks(conn: Connection) -> pd.DataFrame:
     """ASN -> network (ISP) name and country, as the store knows them."""
     t = Network.__table__.c
@@ -369,10 +433,16 @@ class UnjudgedApp:
 
 def iter_unjudged_apps(conn: Connection, scope: Scope) -> Iterator[UnjudgedApp]:
     """App measurements with NULL flags (raw OONI files), streamed with their documents."""
+    country = _T.probe_cc == scope.country
+    if conn.dialect.name == "sqlite":
+        # As a plain comparison SQLite walks the country/time index over every measurement
+        # of the period (a second, a year); made an expression, the country leaves the test
+        # name/time index to find the few app measurements directly.
+        country = _T.probe_cc.concat("") == scope.country
     stmt = (
         select(_T.test_name, _T.probe_asn, _T.measurement_start_time, _T.document)
         .where(
-            _T.probe_cc == scope.country,
+            country,
             _T.measurement_start_time >= scope.period.utc_start,
             _T.measurement_start_time < scope.period.utc_end,
             _T.test_name.in_(APP_TESTS),

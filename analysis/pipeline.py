@@ -3,14 +3,16 @@
 This is the only module of the analysis that both reads the store and calls the rules; the
 rules themselves (verdicts, domains, coverage, changes, agreement, apps) are pure functions
 of DataFrames. The reads happen in one read transaction, except that on a SQLite file the
-months of the big passes are read by two threads on connections of their own (each month is
-then one consistent snapshot; run the analysis when no ingest is writing to the period, as
-the scheduler does, for numbers that are exactly reproducible).
+chunks of the big pass (weeks on the fast path, months on the portable one, see
+:func:`censorwatch.analysis.load.load_period`) are read by two threads on connections of
+their own (each chunk is then one consistent snapshot; run the analysis when no ingest is
+writing to the period, as the scheduler does, for numbers that are exactly reproducible).
 """
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pandas as pd
@@ -37,19 +39,20 @@ from censorwatch.analysis.domains import (
     url_table,
     web_cells,
 )
-from censorwatch.analysis.events import load_events
+from censorwatch.analysis.events import Event, load_events
 from censorwatch.analysis.evidence import pick_evidence
 from censorwatch.analysis.frames import day_text
 from censorwatch.analysis.load import (
     Scope,
     count_sources,
     iter_unjudged_apps,
-    load_agreement_cells,
     load_anomalous_measurements,
     load_cells,
     load_networks,
     load_ooni_totals,
+    load_period,
     load_testlist,
+    reads_in_threads,
 )
 from censorwatch.analysis.method import describe_method
 from censorwatch.analysis.period import Period
@@ -87,7 +90,8 @@ def _judge(
 ) -> _Judged:
     """Verdicts of one period. ``with_agreement=False`` skips the agreement summary (not
     needed for the previous period: the verdicts' agreement days come from the full pass)."""
-    loaded = load_cells(conn, scope, engine)
+    read = load_period(conn, scope, engine)
+    loaded = read.cells
     cells = loaded.cells
     app_cells = judged_app_cells(iter_unjudged_apps(conn, scope), scope.period)
     web = web_cells(cells)
@@ -95,9 +99,7 @@ def _judge(
     if with_agreement and sources.get(SOURCE_PROBE) and sources.get(SOURCE_OONI):
         ours = web[web["source"] == SOURCE_PROBE]
         asns = sorted(int(x) for x in ours["probe_asn"].unique())
-        table = load_agreement_cells(
-            conn, scope, SOURCE_PROBE, SOURCE_OONI, asns=asns, engine=engine
-        )
+        table = read.agreement_cells(SOURCE_PROBE, SOURCE_OONI, asns)
     else:
         table = pd.DataFrame(columns=AGREEMENT_INPUT_COLUMNS)
     agreement = compare_sources(table)
@@ -130,6 +132,28 @@ def analyze(
     events = load_events(settings.events_path, period)
     country = country.upper()
     scope = Scope(country, period)
+    # On a SQLite file the evidence read (random reads through the domain index, without the
+    # GIL) runs in a thread while the rest is read and judged.
+    pool = ThreadPoolExecutor(max_workers=1) if reads_in_threads(store.engine) else None
+    try:
+        return _analyze(store, country, period, t, events, scope, pool, compare_previous)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+def _analyze(
+    store: Store,
+    country: str,
+    period: Period,
+    t: Thresholds,
+    events: list[Event],
+    scope: Scope,
+    pool: ThreadPoolExecutor | None,
+    compare_previous: bool,
+) -> AnalysisResult:
+    """:func:`analyze` proper; ``pool`` (a SQLite file) takes the evidence read."""
+    pending: Future[pd.DataFrame] | None = None
     with store.engine.connect() as conn, conn.begin():
         now = _judge(conn, store.engine, scope, t)
         names_df = load_networks(conn)
@@ -142,7 +166,15 @@ def analyze(
             now.verdicts.loc[now.verdicts["verdict"].isin(BLOCKED_VERDICTS), "domain"]
         )
         blocked_any = bool(blocked_names)
-        anomalous = load_anomalous_measurements(conn, scope, blocked_names)
+        if pool is not None:
+
+            def evidence() -> pd.DataFrame:
+                with store.engine.connect() as c:
+                    return load_anomalous_measurements(c, scope, blocked_names)
+
+            pending = pool.submit(evidence)
+        else:
+            anomalous = load_anomalous_measurements(conn, scope, blocked_names)
         window = (
             web_cells(
                 load_cells(
@@ -176,6 +208,8 @@ def analyze(
     else:
         empty = pd.DataFrame(columns=["domain", "category_code", "verdict"])
         changes = compare_periods(domains, empty, period.previous())
+    if pending is not None:
+        anomalous = pending.result()
     return AnalysisResult(
         country=country,
         period=period,

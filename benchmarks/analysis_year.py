@@ -5,6 +5,7 @@ Target (issue 6): under 20 s and under 1 GiB of memory. Run on demand, not by th
     python benchmarks/analysis_year.py                  # generate (once) and run
     python benchmarks/analysis_year.py --rows 300000    # a quicker look
     python benchmarks/analysis_year.py --regenerate
+    python benchmarks/analysis_year.py --db /tmp/bench2y.sqlite3 --previous-year
 
 The store is generated directly with sqlite3 (synthetic rows, fast): about 2,000 URLs, eight
 networks (documentation ASNs 64496-64503, RFC 5398), monthly volume varying through the
@@ -218,6 +219,29 @@ def generate(db: Path, rows: int, seed: int = 2023) -> None:
     con.close()
 
 
+def add_previous_year(db: Path) -> None:
+    """Copy every row one year back (2022, new keys and ids), so that the previous period the
+    analysis compares with is as full as the year itself, as in a store's second year."""
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute("PRAGMA synchronous = OFF")
+    cols = [r[1] for r in con.execute("PRAGMA table_info(measurements)") if r[1] != "id"]
+    shifted = {
+        "measurement_key": "'p' || substr(measurement_key, 2)",
+        "measurement_uid": "'p' || measurement_uid",
+        "report_id": "'p' || report_id",
+        "measurement_start_time": "datetime(measurement_start_time, '-1 year') || '.000000'",
+    }
+    select = ", ".join(shifted.get(c, c) for c in cols)
+    con.execute(
+        f"INSERT INTO measurements ({', '.join(cols)}) "
+        f"SELECT {select} FROM measurements ORDER BY id"
+    )
+    con.commit()
+    con.execute("ANALYZE")
+    con.close()
+
+
 def calibration() -> float:
     """CPU seconds of a fixed pure-Python loop, to compare machines (about 1 s on a current
     desktop; more on a slow or shared one)."""
@@ -272,12 +296,19 @@ def main() -> None:
     ap.add_argument("--db", type=Path, default=DEFAULT_DB)
     ap.add_argument("--rows", type=int, default=3_000_000)
     ap.add_argument("--regenerate", action="store_true")
+    ap.add_argument(
+        "--previous-year",
+        action="store_true",
+        help="when generating, also copy the rows one year back (a full previous period)",
+    )
     ap.add_argument("--out", type=Path, default=Path("/tmp/censorwatch-bench-analysis-out"))
     args = ap.parse_args()
     if args.regenerate or not args.db.exists():
         t0 = time.perf_counter()
         print(f"generating {args.rows:,} rows in {args.db} ...", file=sys.stderr)
         generate(args.db, args.rows)
+        if args.previous_year:
+            add_previous_year(args.db)
         print(f"generated in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     print(json.dumps(run(args.db, args.out), indent=2))
 
