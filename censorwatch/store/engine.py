@@ -31,7 +31,6 @@ def normalise_url(url: str) -> str:
     return url
 
 
-SQLITE_CACHE_KIB = 65536
 SQLITE_PAGE_SIZE = 16384
 
 
@@ -45,10 +44,6 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.execute("PRAGMA synchronous = NORMAL")
-    # SQLite's default page cache is 2 MB: once the unique index of measurement keys (random
-    # hashes) outgrows it, every insert of an ingest re-reads index pages from the file.
-    # 64 MiB keeps a year's key index in memory; it is an upper bound, taken only as used.
-    cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
     cursor.close()
 
 
