@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from censorwatch.cli import App, pass_app
-from censorwatch.errors import InputError
+from censorwatch.errors import ConfigError, InputError
 from censorwatch.fingerprints import fingerprints_from_config
 from censorwatch.measurement import parse_time, utcnow
 from censorwatch.store import job_run
@@ -70,6 +70,17 @@ def _client(app: App, api_url: str | None) -> OoniApiClient:
     )
 
 
+def _workers(app: App, flag: int | None) -> int:
+    """``--workers``, else ``ooni.workers``; 0 means one per core."""
+    if flag is not None:
+        return resolve_workers(flag)
+    if app.config.ooni.workers < 0:
+        raise ConfigError(
+            f"ooni.workers: must be 0 (one per core) or more, got {app.config.ooni.workers}"
+        )
+    return resolve_workers(app.config.ooni.workers)
+
+
 def _ingestor(
     app: App, quarantine: Quarantine, stats: IngestStats, bar: Any, workers: int | None = None
 ) -> Ingestor:
@@ -79,7 +90,7 @@ def _ingestor(
         batch_size=app.config.ooni.batch_size,
         stats=stats,
         on_progress=bar.update,
-        workers=resolve_workers(app.config.ooni.workers if workers is None else workers),
+        workers=workers if workers is not None else _workers(app, None),
         fingerprints=fingerprints_from_config(app.config),
     )
 
@@ -93,6 +104,7 @@ def _run(
     workers: int | None = None,
 ) -> IngestStats:
     """Common frame: job record, quarantine file, progress bar, summary line."""
+    workers = _workers(app, workers)  # a bad setting stops the run before it starts
     store = app.store()
     stats = IngestStats()
     quarantine = Quarantine(app.config.data_path / "quarantine", name=job)

@@ -195,3 +195,17 @@ def test_cli_ingest_file_with_workers(shared, isolated_env, tmp_path, monkeypatc
     assert "60 read, 59 new, 0 already known, 1 quarantined" in result.output
     result = CliRunner().invoke(cli, ["ingest", "file", "--workers", "-1", str(paths[0])])
     assert result.exit_code != 0 and "--workers" in result.output
+
+
+def test_a_negative_worker_setting_is_a_config_error(isolated_env, tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from censorwatch.cli import cli
+
+    path = tmp_path / "one.jsonl"
+    path.write_text('{"test_name": "x"}\n')
+    monkeypatch.setenv("CENSORWATCH_OONI_WORKERS", "-1")
+    result = CliRunner().invoke(cli, ["ingest", "file", str(path)])
+    assert result.exit_code != 0
+    assert "ooni.workers: must be 0 (one per core) or more, got -1" in result.output
+    assert "read" not in result.output  # refused before the run started
