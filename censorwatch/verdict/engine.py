@@ -9,7 +9,8 @@ down in ``docs/verdicts.md``; every step leaves a short reason for evidence tabl
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import ipaddress
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +18,23 @@ from censorwatch.fingerprints import FingerprintDB, FingerprintMatch, default_fi
 from censorwatch.measurement import SOURCE_PROBE, Measurement
 from censorwatch.verdict import dns as dnsrules
 from censorwatch.verdict import http as httprules
-from censorwatch.verdict.observations import DNSResult, Observations, observe
+from censorwatch.verdict.observations import (
+    STEP_DNS,
+    STEP_HTTP,
+    STEP_TCP,
+    STEP_TLS,
+    Control,
+    DNSResult,
+    Observations,
+    Response,
+    Step,
+    is_ip,
+    observe,
+)
 
 #: Version of the rules *and* of the project's fingerprint file (they move together; a test
 #: checks it). Stored with every judged row so rows can be re-judged when it changes.
-RULES_VERSION = "2026.11.1"
+RULES_VERSION = "2026.12.1"
 
 DNS = "dns"
 TCP_IP = "tcp_ip"
@@ -113,8 +126,12 @@ def _tls_valid_ips(obs: Observations) -> set[str]:
 
 def _dns_step(obs: Observations, st: _State) -> str | None:
     control = _control_dns(obs, st)
+    # v0.5 (OONI Probe 3.21 and later): a TLS handshake that validates on an address does not
+    # make the system resolver's answer consistent, since a DNS-hijacking proxy passes TLS
+    # through untouched while it serves its own plain-HTTP pages (OONI's classic analysis).
+    tls_valid = set() if obs.steps is not None else _tls_valid_ips(obs)
     consistency, why = dnsrules.dns_consistency(
-        obs.probe_dns, control, host_is_ip=obs.host_is_ip, tls_valid_ips=_tls_valid_ips(obs)
+        obs.probe_dns, control, host_is_ip=obs.host_is_ip, tls_valid_ips=tls_valid
     )
     if consistency is None and control is None:
         reported = obs.reported.get("dns_consistency")
@@ -136,6 +153,9 @@ def _dns_step(obs: Observations, st: _State) -> str | None:
 
 def _classify(obs: Observations, st: _State) -> None:
     """probe-cli's ``Summarize`` (v0.4), with censorwatch's refinements marked."""
+    if obs.steps is not None:
+        _classify_lte(obs, obs.steps, st)
+        return
     reqs = obs.requests
     final = reqs[0] if reqs else None
     if final is not None and final.failure is None and final.url.startswith("https://"):
@@ -212,6 +232,16 @@ def _classify(obs: Observations, st: _State) -> None:
         if len(reqs) == 1 and consistency == dnsrules.INCONSISTENT:
             st.call(DNS, False, "single request and untrustworthy DNS: DNS blamed")
         return
+    same, detail = _compare_pages(final, ctrl)
+    if same:
+        st.call(NO_BLOCKING, True, f"same page as the control ({detail})")
+        return
+    st.call(HTTP_DIFF, False, f"page differs from the control's ({detail})")
+
+
+def _compare_pages(final: Response, ctrl: Control) -> tuple[bool, str]:
+    """OONI's four checks: same page when the status code matches and one of body length,
+    headers or title does. Returns the call and the detail for the reasons."""
     body_match, proportion = httprules.body_proportion(final, ctrl)
     status = httprules.status_code_match(final, ctrl)
     headers = httprules.headers_match(final, ctrl)
@@ -221,10 +251,193 @@ def _classify(obs: Observations, st: _State) -> None:
         f"{'n/a' if proportion is None else f'{proportion:.2f}'}, headers "
         f"{_yn(headers)}, title {_yn(title)}"
     )
-    if status and (body_match or headers or title):
-        st.call(NO_BLOCKING, True, f"same page as the control ({detail})")
-        return
-    st.call(HTTP_DIFF, False, f"page differs from the control's ({detail})")
+    return bool(status and (body_match or headers or title)), detail
+
+
+#: Order of the v0.5 walk: the last redirect first; within one redirect the furthest stage
+#: first (HTTP, TLS, TCP, DNS); successes before failures; the newest transaction first.
+def _walk_order(step: Step) -> tuple[int, int, int, str, int]:
+    return (-step.depth, -step.kind, step.failure is not None, step.failure or "", -step.txid)
+
+
+def _is_final(step: Step) -> bool:
+    """A response that ends the fetch: 2xx, 4xx or 5xx (a 3xx is followed)."""
+    return (
+        step.kind == STEP_HTTP
+        and step.failure is None
+        and step.response is not None
+        and step.response.code // 100 in (2, 4, 5)
+    )
+
+
+def _only_loopback(addrs: Sequence[str]) -> bool:
+    ips = [a for a in addrs if is_ip(a)]
+    return bool(ips) and all(ipaddress.ip_address(a).is_loopback for a in ips)
+
+
+class _LTEJudge:
+    """OONI Web Connectivity v0.5's classic analysis, with censorwatch's refinements.
+
+    After probe-cli's ``analysisClassicComputeBlockingAccessible`` (OONI Probe 3.21+): the
+    classic steps are walked from the last redirect back to the URL itself, and the first
+    step that says something decides. Three helpers say it the way OONI does: a blocking
+    type is blamed on DNS when the system resolver's answer was inconsistent; "site down"
+    (``blocking: false``, ``accessible: false``) likewise; and "undetermined" is "dns" when
+    the DNS was inconsistent.
+    """
+
+    def __init__(self, obs: Observations, st: _State, consistency: str | None) -> None:
+        self.obs, self.st = obs, st
+        self.inconsistent = consistency == dnsrules.INCONSISTENT
+        self.ctrl = obs.control if obs.control is not None and obs.control_failure is None else None
+
+    def block(self, kind: str, why: str) -> None:
+        if self.inconsistent and kind != DNS:
+            self.st.call(DNS, False, f"{why}; the DNS answer was inconsistent: DNS blamed")
+        else:
+            self.st.call(kind, False, why)
+
+    def down(self, why: str) -> None:
+        if self.inconsistent:
+            self.st.call(DNS, False, f"{why}; the DNS answer was inconsistent: DNS blamed")
+        else:
+            self.st.website_down = True
+            self.st.call(NO_BLOCKING, False, f"{why}: site down")
+
+    def undetermined(self, why: str) -> None:
+        if self.inconsistent:
+            self.st.call(DNS, False, f"{why}; the DNS answer was inconsistent")
+        else:
+            self.st.reasons.append(why)
+
+    @property
+    def control_fetched(self) -> bool | None:
+        """Did the control fetch the page? ``None``: no control answer."""
+        if self.ctrl is None or not self.ctrl.has_http:
+            return None
+        return self.ctrl.http_failure is None
+
+    def final_response(self, step: Step) -> None:
+        assert step.response is not None
+        if step.tls_ok:
+            self.st.call(NO_BLOCKING, True, "HTTPS page fetched with a valid certificate")
+            return
+        ctrl = self.ctrl
+        if ctrl is None:
+            failed = self.obs.control_failure
+            why = f"control failed ({failed})" if failed else "no control"
+            self.undetermined(f"{why}: only DNS signals and fingerprints can be judged")
+            return
+        if ctrl.http_failure is not None:
+            self.undetermined(
+                f"page fetched, but the control's HTTP request failed ({ctrl.http_failure})"
+            )
+            return
+        same, detail = _compare_pages(step.response, ctrl)
+        if same:
+            self.st.call(NO_BLOCKING, True, f"same page as the control ({detail})")
+            return
+        self.block(HTTP_DIFF, f"page differs from the control's ({detail})")
+
+    def failed(self, step: Step, kind: str, what: str) -> None:
+        """A failed step that the control has no direct counterpart for: judged by whether
+        the control fetched the page (OONI: http-failure; dns for a lookup)."""
+        fetched = self.control_fetched
+        if fetched is None:
+            self.undetermined(f"{what}; no control to compare")
+        elif not fetched:
+            assert self.ctrl is not None
+            self.down(f"{what}; the control's HTTP request failed too ({self.ctrl.http_failure})")
+        else:
+            self.block(kind, f"{what} while the control fetched the page")
+
+    def step(self, step: Step) -> bool:
+        """Judge one step; ``True`` when it decided the verdict."""
+        where = f" after {step.depth} redirect(s)" if step.depth else ""
+        if _is_final(step):
+            self.final_response(step)
+            return True
+        if step.failure is None:
+            return self.dns_success(step) if step.kind == STEP_DNS else False
+        failure = step.failure
+        if step.kind == STEP_HTTP:
+            if dnsrules.is_nxdomain(failure):
+                self.failed(step, DNS, f"HTTP request failed resolving a name ({failure}){where}")
+            else:
+                self.failed(step, HTTP_FAILURE, f"HTTP request failed ({failure}){where}")
+            return True
+        ctrl = self.ctrl
+        if step.kind == STEP_TLS:
+            known = ctrl.tls.get(step.endpoint) if ctrl is not None else None
+            same_name = (
+                ctrl is not None
+                and ctrl.tls_server_names.get(step.endpoint, step.tls_server_name)
+                == step.tls_server_name
+            )
+            what = f"TLS handshake with {step.endpoint} failed ({failure}){where}"
+            if known is not None and same_name:
+                if not known[0]:
+                    self.down(f"{what}; the control's failed too ({known[1]})")
+                else:
+                    # censorwatch: "tls" (OONI: http-failure), the control completed it.
+                    self.block(TLS, f"{what}; the control completed it")
+                return True
+            if step.depth == 0 and self.control_fetched:
+                # censorwatch: the control fetched the page, so its handshake worked.
+                self.block(TLS, f"{what}; the control fetched the page")
+                return True
+            self.failed(step, HTTP_FAILURE, what)
+            return True
+        if step.kind == STEP_TCP:
+            known = ctrl.tcp.get(step.endpoint) if ctrl is not None else None
+            what = f"TCP connect to {step.endpoint} failed ({failure}){where}"
+            if known is not None:
+                if not known[0]:
+                    self.down(f"{what}; the control's failed too ({known[1]})")
+                else:
+                    self.block(TCP_IP, f"{what} while the control connects")
+                return True
+            self.failed(step, HTTP_FAILURE, what)
+            return True
+        return self.dns_failure(step)
+
+    def dns_failure(self, step: Step) -> bool:
+        failure = step.failure or ""
+        what = f"the system resolver failed for {step.hostname or 'the host'} ({failure})"
+        control_dns = self.ctrl.dns if self.ctrl is not None else None
+        if step.depth == 0 and control_dns is not None:
+            if not control_dns.ok:
+                # v0.5: a name nobody can resolve is "down", not accessible.
+                self.down(f"{what}; the control's lookup failed too ({control_dns.failure})")
+            elif not [a for a in control_dns.addrs if is_ip(a)]:
+                self.down(f"{what}; the control has no address either")
+            else:
+                self.block(DNS, f"{what} while the control resolves it")
+            return True
+        self.failed(step, DNS, what + (f" after {step.depth} redirect(s)" if step.depth else ""))
+        return True
+
+    def dns_success(self, step: Step) -> bool:
+        """v0.5 does not connect to loopback answers, so they are judged here."""
+        control_dns = self.ctrl.dns if self.ctrl is not None else None
+        if step.depth or control_dns is None or not control_dns.ok:
+            return False
+        if not _only_loopback(step.addrs):
+            return False
+        if _only_loopback(control_dns.addrs):
+            self.down("the system resolver and the control both answer only loopback addresses")
+        else:
+            self.block(DNS, f"loopback answer {step.addrs[0]} while the control's are public")
+        return True
+
+
+def _classify_lte(obs: Observations, steps: list[Step], st: _State) -> None:
+    """Web Connectivity v0.5 documents (see :class:`_LTEJudge`)."""
+    judge_ = _LTEJudge(obs, st, _dns_step(obs, st))
+    for step in sorted(steps, key=_walk_order):
+        if judge_.step(step):
+            return
+    judge_.undetermined("no classic step of the measurement decides")
 
 
 def _yn(value: bool | None) -> str:

@@ -14,7 +14,7 @@ addresses those lookups returned.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -66,6 +66,48 @@ class Control:
     http_title: str
     http_headers: dict[str, str]
     has_http: bool
+    #: The SNI of each of the control's TLS handshakes (v0.5), by endpoint.
+    tls_server_names: dict[str, str] = field(default_factory=dict)
+
+
+#: The kinds of a v0.5 step, in the order OONI's linear analysis looks at them (last first).
+STEP_DNS, STEP_TCP, STEP_TLS, STEP_HTTP = 0, 1, 2, 3
+
+
+@dataclass
+class Step:
+    """One step of a Web Connectivity v0.5 ("LTE") fetch: a DNS lookup or one endpoint.
+
+    OONI's minipipeline calls these "web observations". An endpoint step is a TCP connect
+    with, on the same connection (same ``transaction_id``), its TLS handshake and its HTTP
+    round trip; its ``kind`` is the last of those that ran, and ``failure`` is that stage's
+    failure (``None``: it succeeded). ``depth`` is the redirect the step belongs to (0 = the
+    URL itself, 1 = the first redirect, ...).
+    """
+
+    kind: int
+    depth: int
+    txid: int
+    failure: str | None
+    #: DNS steps: the name looked up and the addresses (and CNAMEs) it returned.
+    hostname: str = ""
+    addrs: tuple[str, ...] = ()
+    #: Endpoint steps.
+    ip: str = ""
+    port: int = 0
+    tcp_failure: str | None = None
+    #: The TLS handshake on this connection: ``None`` when none was made.
+    tls_failure: str | None = None
+    tls_server_name: str | None = None
+    response: Response | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
+
+    @property
+    def tls_ok(self) -> bool:
+        return self.tls_server_name is not None and self.tls_failure is None
 
 
 @dataclass
@@ -88,6 +130,9 @@ class Observations:
     doh: dict[str, DNSResult]
     do53: dict[str, DNSResult]
     reported: Mapping[str, Any]
+    #: v0.5 ("LTE") documents only: the classic steps of the fetch (see :func:`lte_steps`);
+    #: ``None`` for v0.3, v0.4 and censorwatch's own documents.
+    steps: list[Step] | None = None
 
     @property
     def host_is_ip(self) -> bool:
@@ -201,15 +246,134 @@ def is_ip(value: str) -> bool:
     return True
 
 
-def _classic_queries(queries: list[Mapping[str, Any]], v05: bool) -> list[Mapping[str, Any]]:
+def _tags(entry: Mapping[str, Any]) -> tuple[bool, int, bool]:
+    """``(classic, depth, fetch_body)`` from a v0.5 entry's tags.
+
+    ``depth=N`` is the redirect the entry belongs to (0: the URL itself); ``fetch_body=false``
+    marks connects that only check connectivity (port 443 of an http:// URL, say), which are
+    not part of the fetch; ``classic`` (since v0.5.27) marks the system resolver's results.
+    """
+    classic, depth, fetch_body = False, 0, True
+    for tag in _as_list(entry.get("tags")):
+        if type(tag) is not str:
+            continue
+        if tag == "classic":
+            classic = True
+        elif tag.startswith("depth="):
+            if tag[6:].isdigit():
+                depth = int(tag[6:])
+        elif tag.startswith("fetch_body="):
+            fetch_body = tag == "fetch_body=true"
+    return classic, depth, fetch_body
+
+
+def _is_classic_lookup(query: Mapping[str, Any], tags: tuple[bool, int, bool]) -> bool:
+    return tags[0] or query.get("engine") in SYSTEM_ENGINES
+
+
+def _classic_queries(
+    queries: list[Mapping[str, Any]],
+    v05: bool,
+    tags: Mapping[int, tuple[bool, int, bool]],
+) -> list[Mapping[str, Any]]:
+    if v05:
+        # Only the system resolver's lookups of the URL's own host (depth 0): the redirects'
+        # lookups are of other names, which the control never resolved.
+        return [q for q in queries if _is_classic_lookup(q, tags[id(q)]) and tags[id(q)][1] == 0]
     tagged = [q for q in queries if "classic" in _as_list(q.get("tags"))]
     if tagged:
         return tagged
-    if v05:
-        system = [q for q in queries if q.get("engine") in SYSTEM_ENGINES]
-        if system:
-            return system
     return queries
+
+
+def lte_steps(
+    tk: Mapping[str, Any],
+    queries: Sequence[Mapping[str, Any]],
+    answers: Mapping[int, tuple[list[str], dict[str, int]]],
+    query_tags: Mapping[int, tuple[bool, int, bool]],
+    control_addrs: set[str],
+    default_port: int,
+    responses: Iterable[tuple[Mapping[str, Any], Response]] = (),
+) -> list[Step]:
+    """The classic steps of a v0.5 fetch, the way OONI's ``ClassicFilter`` keeps them.
+
+    v0.5 also fetches the page from addresses it learned from DNS-over-HTTPS, other resolvers
+    or the test helper, which the ISP's resolver never gave; comparing those would hide DNS
+    blocking (the fetch succeeds because it avoided the censor). So, as the spec requires,
+    only these count: the system resolver's lookups (``getaddrinfo``, tagged ``classic``
+    since v0.5.27), and the connects that fetch the page (``fetch_body=true``) to an address
+    one of those lookups returned, or to an address no lookup returned and the control did not
+    suggest (an IP address in the URL). Each connect is joined with the TLS handshake and the
+    HTTP round trip of the same ``transaction_id``.
+    """
+    steps: list[Step] = []
+    classic_ips: set[str] = set()
+    resolved: set[str] = set()
+    for q in queries:
+        addrs = answers[id(q)][0]
+        resolved.update(addrs)
+        if not _is_classic_lookup(q, query_tags[id(q)]):
+            continue
+        classic_ips.update(addrs)
+        failure = q.get("failure")
+        steps.append(
+            Step(
+                kind=STEP_DNS,
+                depth=query_tags[id(q)][1],
+                txid=_int(q.get("transaction_id")),
+                failure=failure if isinstance(failure, str) and failure else None,
+                hostname=str(q.get("hostname") or ""),
+                addrs=tuple(addrs),
+            )
+        )
+    connects = [t for t in _as_list(tk.get("tcp_connect")) if _is_map(t)]
+    connect_tags = [_tags(t) for t in connects]
+    tagged = any(classic for classic, _, _ in connect_tags)
+    handshakes = {
+        _int(h.get("transaction_id")): h
+        for h in _as_list(tk.get("tls_handshakes"))
+        if _is_map(h) and h.get("transaction_id") is not None
+    }
+    round_trips = {
+        _int(raw.get("transaction_id")): response
+        for raw, response in responses
+        if raw.get("transaction_id") is not None
+    }
+    for t, (classic, depth, fetch_body) in zip(connects, connect_tags, strict=True):
+        ip = str(t.get("ip") or "")
+        if not fetch_body:
+            continue
+        if tagged:
+            if not classic:
+                continue
+        elif ip not in classic_ips and (ip in resolved or ip in control_addrs):
+            continue
+        txid = _int(t.get("transaction_id"))
+        status = _as_map(t.get("status"))
+        tcp_failure = status.get("failure")
+        step = Step(
+            kind=STEP_TCP,
+            depth=depth,
+            txid=txid,
+            failure=tcp_failure if isinstance(tcp_failure, str) and tcp_failure else None,
+            ip=ip,
+            port=_int(t.get("port"), default_port),
+        )
+        step.tcp_failure = step.failure
+        if step.failure is None and txid in handshakes:
+            hs = handshakes[txid]
+            tls_failure = hs.get("failure")
+            step.kind = STEP_TLS
+            step.tls_failure = tls_failure if isinstance(tls_failure, str) and tls_failure else None
+            step.tls_server_name = str(hs.get("server_name") or "")
+            step.failure = step.tls_failure
+        if step.failure is None and txid in round_trips:
+            response = round_trips[txid]
+            step.kind = STEP_HTTP
+            step.failure = response.failure
+            step.response = response
+        steps.append(step)
+    return steps
 
 
 def _headers(response: Mapping[str, Any]) -> dict[str, str]:
@@ -300,6 +464,11 @@ def _control(tk: Mapping[str, Any]) -> Control | None:
         http_title=title if isinstance(title, str) else "",
         http_headers=headers,
         has_http=bool(http_map),
+        tls_server_names={
+            str(endpoint): str(status.get("server_name") or "")
+            for endpoint, status in _as_map(ctrl.get("tls_handshake")).items()
+            if _is_map(status) and status.get("server_name")
+        },
     )
 
 
@@ -328,43 +497,25 @@ def _url_parts(url: str) -> tuple[str, str, int | None]:
         return "", "", None
 
 
-def observe(doc: Mapping[str, Any]) -> Observations:
-    """Extract the observations of a web_connectivity document."""
-    tk = _as_map(doc.get("test_keys"))
-    url = str(doc.get("input") or "")
-    hostname, scheme, port = _url_parts(url)
-    version = str(doc.get("test_version") or "")
-    v05 = _version_tuple(version) >= (0, 5, 0)
-    queries = [q for q in _as_list(tk.get("queries")) if _is_map(q)]
-    answers = {id(q): _answers(q) for q in queries}  # each query's answers, read once
-    classic = _classic_queries(queries, v05)
-    probe_dns = _merge_queries(classic, lambda q: answers[id(q)])
-    if probe_dns is None and tk.get("dns_experiment_failure"):
-        probe_dns = DNSResult(failure=str(tk.get("dns_experiment_failure")))
-    elif probe_dns is not None and not probe_dns.addrs and tk.get("dns_experiment_failure"):
-        probe_dns.failure = str(tk.get("dns_experiment_failure"))
-    all_answers: list[str] = []
-    for q in queries:
-        all_answers.extend(answers[id(q)][0])
-    default_port = port or (443 if scheme == "https" else 80)
-    classic_ips = set(probe_dns.addrs) if probe_dns else set()
+def _connects(tk: Mapping[str, Any], default_port: int) -> list[tuple[str, int, bool, str | None]]:
     tcp = []
     for entry in _as_list(tk.get("tcp_connect")):
         if not _is_map(entry):
-            continue
-        ip = str(entry.get("ip") or "")
-        if v05 and classic_ips and ip not in classic_ips:
             continue
         status = _as_map(entry.get("status"))
         failure = status.get("failure")
         tcp.append(
             (
-                ip,
+                str(entry.get("ip") or ""),
                 _int(entry.get("port"), default_port),
                 status.get("success") is True,
                 failure if isinstance(failure, str) else None,
             )
         )
+    return tcp
+
+
+def _handshakes(tk: Mapping[str, Any]) -> list[tuple[str, bool, str | None, str, bool]]:
     tls = []
     for hs in _as_list(tk.get("tls_handshakes")):
         if not _is_map(hs):
@@ -379,8 +530,54 @@ def observe(doc: Mapping[str, Any]) -> Observations:
                 bool(hs.get("no_tls_verify")),
             )
         )
-    requests = [_response(r) for r in _as_list(tk.get("requests")) if _is_map(r)]
+    return tls
+
+
+def observe(doc: Mapping[str, Any]) -> Observations:
+    """Extract the observations of a web_connectivity document."""
+    tk = _as_map(doc.get("test_keys"))
+    url = str(doc.get("input") or "")
+    hostname, scheme, port = _url_parts(url)
+    version = str(doc.get("test_version") or "")
+    v05 = _version_tuple(version) >= (0, 5, 0)
+    queries = [q for q in _as_list(tk.get("queries")) if _is_map(q)]
+    answers = {id(q): _answers(q) for q in queries}  # each query's answers, read once
+    query_tags = {id(q): _tags(q) for q in queries} if v05 else {}
+    classic = _classic_queries(queries, v05, query_tags)
+    probe_dns = _merge_queries(classic, lambda q: answers[id(q)])
+    if probe_dns is None and tk.get("dns_experiment_failure"):
+        probe_dns = DNSResult(failure=str(tk.get("dns_experiment_failure")))
+    elif probe_dns is not None and not probe_dns.addrs and tk.get("dns_experiment_failure"):
+        probe_dns.failure = str(tk.get("dns_experiment_failure"))
+    all_answers: list[str] = []
+    for q in queries:
+        all_answers.extend(answers[id(q)][0])
+    default_port = port or (443 if scheme == "https" else 80)
+    raw_requests = [r for r in _as_list(tk.get("requests")) if _is_map(r)]
+    requests = [_response(r) for r in raw_requests]
     control_failure = tk.get("control_failure")
+    control = _control(tk)
+    steps = None
+    if v05:
+        control_addrs = set(control.dns.addrs) if control is not None and control.dns else set()
+        steps = lte_steps(
+            tk,
+            queries,
+            answers,
+            query_tags,
+            control_addrs,
+            default_port,
+            zip(raw_requests, requests, strict=True),
+        )
+        # What v0.5 compares is the classic steps; the connects and handshakes are theirs.
+        tcp = [(s.ip, s.port, s.tcp_failure is None, s.tcp_failure) for s in steps if s.kind]
+        tls = [
+            (s.endpoint, s.tls_ok, s.tls_failure, s.tls_server_name, False)
+            for s in steps
+            if s.tls_server_name is not None
+        ]
+    else:
+        tcp, tls = _connects(tk, default_port), _handshakes(tk)
     return Observations(
         input=url,
         hostname=hostname,
@@ -393,11 +590,12 @@ def observe(doc: Mapping[str, Any]) -> Observations:
         tcp=tcp,
         tls=tls,
         requests=requests,
-        control=_control(tk),
+        control=control,
         control_failure=control_failure if isinstance(control_failure, str) else None,
         doh=_by_resolver(tk.get("x_doh")),
         do53=_by_resolver(tk.get("x_do53")),
         reported=tk,
+        steps=steps,
     )
 
 
