@@ -133,6 +133,8 @@ class MeasurementRow(Base):
     verdict_fingerprint: Mapped[str | None] = mapped_column(String(255))
     #: Version of the verdict rules that judged the row (re-judge when the rules change).
     verdict_version: Mapped[str | None] = mapped_column(String(16))
+    #: Hash over the fingerprint sets that judged the row (re-judge when they change).
+    verdict_fingerprints_hash: Mapped[str | None] = mapped_column(String(64))
     scores: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     #: The full document as compressed JSON (Zstandard, or zlib in older rows; see
     #: censorwatch.store.codec, and always read it with decode_document).
@@ -311,3 +313,26 @@ class Alert(Base):
     #: Channel -> time it was delivered (``{"webhook": "2026-...Z"}``); missing = not yet.
     delivered: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class AnswerDecision(Base):
+    """A working group's decision on a suspicious DNS answer address, with who, when and why.
+
+    ``decision`` is ``accept`` (the address is a censor's: it becomes a ``local.*`` fingerprint)
+    or ``reject`` (a known false positive). The latest row per ``ip`` counts; earlier rows are
+    the record. ``decided_by`` is the name a member gives (``--by`` or the configuration), never
+    a host name or an address.
+    """
+
+    __tablename__ = "answer_decisions"
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
+    ip: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    decision: Mapped[str] = mapped_column(String(16), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    decided_by: Mapped[str] = mapped_column(String(128), nullable=False)
+    decided_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+    country: Mapped[str | None] = mapped_column(String(2))
+    asn: Mapped[int | None] = mapped_column(Integer)
+    #: What ``blocking_answers`` said about the address when it was decided.
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
