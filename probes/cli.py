@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 
 import click
 
@@ -12,6 +14,11 @@ from censorwatch.errors import ConfigError
 from censorwatch.probes import consent
 
 log = logging.getLogger(__name__)
+
+#: Exit statuses of ``probe run`` (README, "Exit status").
+EXIT_FAILED = 3  # URLs failed or were not measured (offline, resolver or helper down, ...)
+EXIT_INTERRUPTED = 130  # Ctrl-C: what finished is stored
+EXIT_SIGTERM = 143  # SIGTERM: what finished is stored
 
 
 @click.group("probe")
@@ -127,24 +134,46 @@ def run(
     )
     from censorwatch.scheduler import job_lock
 
-    # The store lock of the `probe` job: a manual run never overlaps a scheduled one (or
-    # another manual one); the second is refused at once, exit status 75.
-    with job_lock(app.store(), "probe"):
-        summary = run_probe(cfg, app.store(), options, say=app.say)
+    # SIGTERM (a service manager, `kill`) stops the run as Ctrl-C does: no new URL is
+    # started and what finished is stored; the exit status is then 143.
+    stop = threading.Event()
+    terminated: list[int] = []
+
+    def on_sigterm(signum: int, _frame: object) -> None:
+        terminated.append(signum)
+        stop.set()
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        # The store lock of the `probe` job: a manual run never overlaps a scheduled one (or
+        # another manual one); the second is refused at once, exit status 75.
+        with job_lock(app.store(), "probe"):
+            summary = run_probe(cfg, app.store(), options, say=app.say, stop=stop)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     stats = summary.stats
     parts = ", ".join(f"{k}: {v}" for k, v in sorted(summary.by_blocking.items()))
     click.echo(
         f"probe run {summary.run_id}: {stats.measured}/{stats.planned} measured, "
+        f"{stats.failed} failed, {stats.skipped} skipped; "
         f"{stats.anomalies} anomalies ({stats.confirmed} confirmed) on {summary.network}"
         + (f" [{parts}]" if parts else "")
     )
     if summary.output:
         click.echo(f"measurements written to {summary.output}")
-    if stats.errors:
-        click.echo(f"{stats.errors} URL(s) could not be measured (see the log)", err=True)
     if stats.interrupted:
-        click.echo("interrupted: what was measured is stored", err=True)
-        sys.exit(130)
+        click.echo(
+            f"interrupted: the {summary.stored} measurement(s) that finished are stored; "
+            f"{stats.skipped} URL(s) not measured",
+            err=True,
+        )
+        sys.exit(EXIT_SIGTERM if terminated else EXIT_INTERRUPTED)
+    if summary.diagnosis is not None:
+        click.echo(f"censorwatch: probe run {summary.run_id} failed: {summary.diagnosis}", err=True)
+        sys.exit(EXIT_FAILED)
 
 
 @click.group("control")

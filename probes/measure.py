@@ -70,6 +70,52 @@ class Result:
     category_code: str | None
     document: dict[str, Any]
     verdict: Verdict
+    #: Set when the URL is stored as a failure, not judged: ``offline`` (no DNS answer, no
+    #: control), ``no_control`` (no control and no site reached) or ``error`` (a bug).
+    failure: str | None = None
+
+
+#: What a failure stored instead of a verdict says, by kind (docs/probes.md).
+FAILURE_REASONS = {
+    "offline": "no DNS answer and no control",
+    "no_control": "no control answered and no site was reached",
+    "error": "the measurement raised an error",
+}
+
+
+def as_failure(
+    doc: dict[str, Any], kind: str, detail: str, *, partial: bool
+) -> tuple[dict[str, Any], Verdict]:
+    """Turn a judged (or unjudgeable) document into a stored failure: never blocking.
+
+    ``test_keys.x_failure`` says why in words, ``x_partial`` whether the network steps that
+    were done are in the document; the verdict is undetermined and flagged as a failure.
+    """
+    reason = f"{FAILURE_REASONS.get(kind, kind)}: {detail}" if detail else FAILURE_REASONS[kind]
+    verdict = Verdict(
+        blocking=None,
+        accessible=None,
+        anomaly=False,
+        confirmed=False,
+        failure=True,
+        fingerprints=(),
+        reasons=(f"not judged: {reason}",),
+    )
+    tk = doc["test_keys"]
+    tk["blocking"] = None
+    tk["accessible"] = None
+    tk["x_failure"] = reason
+    tk["x_failure_kind"] = kind
+    tk["x_partial"] = partial
+    tk["x_verdict"] = dict(
+        tk.get("x_verdict") or {},
+        anomaly=False,
+        confirmed=False,
+        failure=True,
+        fingerprints=[],
+        reasons=list(verdict.reasons),
+    )
+    return doc, verdict
 
 
 def _endpoint_port(url: str) -> tuple[str, str, int]:
@@ -90,16 +136,17 @@ class Prober:
 
     # -- side tasks ---------------------------------------------------------------------
 
-    def _dns_controls(self, hostname: str) -> tuple[dict | None, dict | None]:
-        """DoH answer (first resolver that works) and plain DNS to the same resolver."""
+    def _dns_controls(self, hostname: str) -> tuple[dict | None, dict | None, bool]:
+        """DoH answer (first resolver that works), plain DNS to the same resolver, and
+        whether a DoH resolver answered."""
         doh = self.ctx.doh
         if doh is None or not doh.urls or not hostname:
-            return None, None
+            return None, None, False
         answer, failed = doh.first_answer(hostname)
         queries = [q for lookup in failed for q in lookup.queries]
         if answer is None:
             # Every DoH resolver failed or is skipped: recorded, never taken as blocking.
-            return ({"queries": queries} if queries else None), None
+            return ({"queries": queries} if queries else None), None, False
         x_doh = {"queries": [*queries, *answer.queries]}
         plain = self.ctx.public_resolvers.get(probe_dns.doh_host(answer.resolver))
         x_do53 = None
@@ -108,7 +155,7 @@ class Prober:
                 hostname, [plain], min(self.ctx.timeout, 5.0), engine="udp", tags=("depth=0",)
             )
             x_do53 = {"queries": lookup.queries}
-        return x_doh, x_do53
+        return x_doh, x_do53, True
 
     def _connects(
         self, addrs: list[str], port: int, hostname: str, https: bool
@@ -197,9 +244,11 @@ class Prober:
                 control, control_failure = {}, failures.TIMEOUT
         # Without a test helper there is no control (not a failed one): ``control`` stays {}.
         try:
-            x_doh, x_do53 = started.dns_controls.result(timeout=max(0.1, ctx.timeout * 2))
+            x_doh, x_do53, doh_answered = started.dns_controls.result(
+                timeout=max(0.1, ctx.timeout * 2)
+            )
         except FutureTimeout:
-            x_doh, x_do53 = None, None
+            x_doh, x_do53, doh_answered = None, None, False
         test_keys = dict(started.test_keys, control=control, control_failure=control_failure)
         if x_doh:
             test_keys["x_doh"] = x_doh
@@ -214,7 +263,39 @@ class Prober:
             test_keys=test_keys,
             fingerprints=ctx.fingerprints,
         )
+        failure = _unjudgeable(test_keys, bool(control) and control_failure is None, doh_answered)
+        if failure is not None and not verdict.confirmed:
+            # Nothing answered: the resolver, the control and the site all failed (or there
+            # was no control). That is what an offline machine looks like; it is stored as a
+            # failure, never as blocking.
+            kind, detail = failure
+            doc, verdict = as_failure(doc, kind, detail, partial=True)
+            return Result(started.url, started.category_code, doc, verdict, failure=kind)
         return Result(started.url, started.category_code, doc, verdict)
+
+    def failed(
+        self, url: str, category_code: str | None, exc: BaseException, runtime: float = 0.0
+    ) -> Result:
+        """A URL whose measurement raised, as a stored failure (no network steps kept)."""
+        test_keys: dict[str, Any] = {
+            "agent": "redirect",
+            "queries": None,
+            "tcp_connect": None,
+            "requests": None,
+            "control": {},
+            "control_failure": None,
+        }
+        doc, _verdict = build_document(
+            self.ctx.run,
+            url=url,
+            start=utcnow(),
+            runtime=runtime,
+            category_code=category_code,
+            test_keys=test_keys,
+            fingerprints=self.ctx.fingerprints,
+        )
+        doc, verdict = as_failure(doc, "error", f"{type(exc).__name__}: {exc}", partial=False)
+        return Result(url, category_code, doc, verdict, failure="error")
 
     def _http(
         self,
@@ -258,6 +339,27 @@ class Prober:
                 max_body_bytes=ctx.max_body_bytes,
                 verify=ctx.verify,
             )
+
+
+def _unjudgeable(
+    test_keys: dict[str, Any], control_answered: bool, doh_answered: bool
+) -> tuple[str, str] | None:
+    """``(kind, detail)`` when no control answered and the probe reached no site, else None."""
+    if control_answered or doh_answered:
+        return None
+    if any(e["status"]["success"] for e in test_keys.get("tcp_connect") or []):
+        return None
+    control = test_keys.get("control_failure") or (
+        "no test helper" if test_keys.get("x_control_request") is None else "no answer"
+    )
+    dns_failure = test_keys.get("dns_experiment_failure")
+    if dns_failure is not None and dns_failure not in (failures.NXDOMAIN, failures.NO_ANSWER):
+        return "offline", f"dns={dns_failure}, control={control}"
+    if dns_failure is not None:
+        return "no_control", f"dns={dns_failure}, control={control}"
+    tcp = [e["status"]["failure"] for e in test_keys.get("tcp_connect") or []]
+    site = tcp[0] if tcp else "not attempted"
+    return "no_control", f"control={control}, site={site}"
 
 
 def _not_attempted(url: str, failure: str, user_agent: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,12 +38,36 @@ class Target:
 
 @dataclass
 class RunStats:
+    """What became of the URLs of a run: ``measured + failed + skipped == planned``.
+
+    * ``measured``: stored with a verdict;
+    * ``failed``: stored as a failure (``test_keys.x_failure`` says why; never as blocking):
+      the measurement raised, or nothing answered (no control and no site);
+    * ``skipped``: not stored: never started, or still in flight when the run was
+      interrupted (Ctrl-C, SIGTERM, the scheduler's shutdown).
+    """
+
     planned: int = 0
+    started: int = 0
     measured: int = 0
+    failed: int = 0
     anomalies: int = 0
     confirmed: int = 0
-    errors: int = 0
     interrupted: bool = False
+    #: Why the failed URLs failed, by reason (for the one-line diagnosis of a run).
+    failures: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> int:
+        return self.planned - self.measured - self.failed
+
+    @property
+    def stored(self) -> int:
+        return self.measured + self.failed
+
+    @property
+    def errors(self) -> int:  # the name before failures were stored
+        return self.failed
 
 
 class HostRateLimiter:
@@ -75,11 +99,19 @@ def run_targets(
     concurrency: int,
     per_host_rate: float,
     on_result: Callable[[Result], None],
+    on_failure: Callable[[Target, BaseException], Result | None] | None = None,
     show_progress: bool = False,
     stop: threading.Event | None = None,
 ) -> RunStats:
-    """Measure every target; ``on_result`` runs on the calling thread for each result."""
-    stop = stop or threading.Event()
+    """Measure every target; ``on_result`` runs on the calling thread for each result.
+
+    Every URL that is started ends as exactly one call of ``on_result``: its measurement, or
+    (when measuring raised) the failure ``on_failure`` makes of it. The run ends when every
+    started URL has come back, including those still waiting for their controls on the
+    finishing pool. ``stop`` (the caller's, e.g. the scheduler's shutdown) is only read,
+    never set: setting it would stop the caller too.
+    """
+    halt = threading.Event()  # ours: set to stop the workers, whatever the reason
     stats = RunStats(planned=len(targets))
     todo: queue.SimpleQueue[Target | None] = queue.SimpleQueue()
     for target in targets:
@@ -89,6 +121,8 @@ def run_targets(
         todo.put(None)
     done: queue.SimpleQueue[tuple[str, Result | BaseException, Target]] = queue.SimpleQueue()
     limiter = HostRateLimiter(per_host_rate)
+    counter_lock = threading.Lock()
+    started_count = [0]
 
     # Measurements whose network steps are done wait for their controls here, so a slow test
     # helper does not hold a probing slot; at most 2 x concurrency wait at a time.
@@ -98,33 +132,37 @@ def run_targets(
     def finish(started: Any, target: Target) -> None:
         try:
             done.put(("ok", prober.finish(started), target))
-        except Exception as exc:
+        except BaseException as exc:  # whatever happens, the URL comes back exactly once
             done.put(("error", exc, target))
         finally:
             waiting.release()
 
     def worker() -> None:
-        while not stop.is_set():
+        while not halt.is_set():
             target = todo.get()
             if target is None:
                 return
             host = (urlsplit(target.url).hostname or "").lower()
-            if not limiter.wait(host, stop):
+            if not limiter.wait(host, halt):
                 return
             while not waiting.acquire(timeout=0.2):
-                if stop.is_set():
+                if halt.is_set():
                     return
+            if halt.is_set():
+                waiting.release()
+                return
+            with counter_lock:
+                started_count[0] += 1
             try:
                 started = prober.start(target.url, target.category_code)
-            except Exception as exc:  # a bug on one URL must not end the run
+            except BaseException as exc:  # a bug on one URL must not end the run
                 waiting.release()
                 done.put(("error", exc, target))
                 continue
             try:
                 finisher.submit(finish, started, target)
-            except RuntimeError:  # the run was stopped meanwhile: this one is dropped
-                waiting.release()
-                return
+            except RuntimeError:  # never expected (the pool closes after the run): no loss
+                finish(started, target)
 
     threads = [
         threading.Thread(target=worker, daemon=True, name=f"probe-{i}") for i in range(workers)
@@ -132,32 +170,58 @@ def run_targets(
     for t in threads:
         t.start()
     progress = _Progress(len(targets)) if show_progress else None
-    finished = 0
+    returned = 0
     try:
-        while finished < len(targets):
+        while True:
+            if stop is not None and stop.is_set() and not halt.is_set():
+                halt.set()
+                stats.interrupted = True
+            with counter_lock:
+                in_flight = started_count[0] - returned
+            if in_flight == 0 and (returned == len(targets) or halt.is_set()):
+                break
             try:
                 kind, value, target = done.get(timeout=0.2)
             except queue.Empty:
-                if not any(t.is_alive() for t in threads) and done.empty():
-                    break
+                if in_flight == 0 and not any(t.is_alive() for t in threads) and done.empty():
+                    # Every worker left and every URL they started came back.
+                    with counter_lock:
+                        if started_count[0] == returned:
+                            break
+                if stats.interrupted:
+                    break  # stopped from outside: what is in flight is dropped, as Ctrl-C
                 continue
-            finished += 1
-            if kind == "ok":
-                assert not isinstance(value, BaseException)
-                on_result(value)
+            returned += 1
+            if kind == "error":
+                assert isinstance(value, BaseException)
+                log.warning("%s: not measured (%s: %s)", target.url, type(value).__name__, value)
+                made = on_failure(target, value) if on_failure is not None else None
+                if made is None:
+                    stats.failed += 1
+                    reason = f"{type(value).__name__}: {value}"
+                    stats.failures[reason] = stats.failures.get(reason, 0) + 1
+                    if progress:
+                        progress.advance(stats)
+                    continue
+                value = made
+            assert not isinstance(value, BaseException)
+            on_result(value)
+            failure = getattr(value, "failure", None)
+            if failure:
+                stats.failed += 1
+                stats.failures[failure] = stats.failures.get(failure, 0) + 1
+            else:
                 stats.measured += 1
                 stats.anomalies += int(value.verdict.anomaly)
                 stats.confirmed += int(value.verdict.confirmed)
-            else:
-                stats.errors += 1
-                log.warning("%s: not measured (%s: %s)", target.url, type(value).__name__, value)
             if progress:
                 progress.advance(stats)
     except KeyboardInterrupt:
         stats.interrupted = True
-        stop.set()
     finally:
-        stop.set()
+        halt.set()
+        with counter_lock:
+            stats.started = started_count[0]
         finisher.shutdown()
         if progress:
             progress.close()

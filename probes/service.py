@@ -25,6 +25,7 @@ from censorwatch.errors import ConfigError, InputError
 from censorwatch.fingerprints import fingerprints_from_config
 from censorwatch.measurement import SOURCE_PROBE, Measurement, utcnow
 from censorwatch.probes import dns as probe_dns
+from censorwatch.probes.diagnosis import ProbeRunFailed, RunTally, diagnose
 from censorwatch.probes.document import RunInfo, new_report_id
 from censorwatch.probes.identity import network_identity
 from censorwatch.probes.measure import ProbeContext, Prober, Result
@@ -61,6 +62,15 @@ class RunSummary:
     network: str
     output: str | None = None
     by_blocking: dict[str, int] = field(default_factory=dict)
+    #: One line saying why the run failed (every URL offline, the resolver dead, ...).
+    diagnosis: str | None = None
+    #: The measurements written to the store (judged and failures).
+    stored: int = 0
+
+    @property
+    def failed(self) -> bool:
+        """Whether the run did not end with every URL measured and judged."""
+        return self.stats.measured < self.stats.planned or self.diagnosis is not None
 
 
 def split_codes(values: Iterable[str]) -> list[str]:
@@ -246,20 +256,27 @@ def run_probe(
         counts["stored"] += len(pending)
         pending.clear()
 
+    tally = RunTally()
+
     def on_result(result: Result) -> None:
         m = Measurement.from_document(result.document, SOURCE_PROBE)
         apply_verdict(m, result.verdict)
         pending.append(m)
-        key = result.verdict.blocking or "undetermined"
+        tally.add(result.document.get("test_keys") or {})
+        key = "failed" if result.failure else (result.verdict.blocking or "undetermined")
         by_blocking[key] = by_blocking.get(key, 0) + 1
         if writer is not None:
             writer.write(result.document)
         if len(pending) >= WRITE_BATCH:
             flush()
 
+    def on_failure(target: Target, exc: BaseException) -> Result:
+        return prober.failed(target.url, target.category_code, exc)
+
     prober = Prober(ctx, aux_workers=max(8, cfg.probe.concurrency * 4))
     stats = RunStats(planned=len(targets))
     status, error = "failed", None
+    diagnosis: str | None = None
     try:
         with job_run(store, "probe") as job:
             stats = run_targets(
@@ -268,6 +285,7 @@ def run_probe(
                 concurrency=cfg.probe.concurrency,
                 per_host_rate=cfg.probe.per_host_rate,
                 on_result=on_result,
+                on_failure=on_failure,
                 show_progress=options.show_progress,
                 stop=stop,
             )
@@ -275,15 +293,34 @@ def run_probe(
             job.counts.update(
                 planned=stats.planned,
                 measured=stats.measured,
+                failed=stats.failed,
+                skipped=stats.skipped,
                 anomalies=stats.anomalies,
                 confirmed=stats.confirmed,
             )
             status = "interrupted" if stats.interrupted else "completed"
             if stats.interrupted:
                 raise KeyboardInterrupt
+            diagnosis = diagnose(
+                started=stats.started,
+                measured=stats.measured,
+                failed=stats.failed,
+                failure_kinds=stats.failures,
+                tally=tally,
+                resolver=run_info.resolver_label,
+                control_url=cfg.probe.control_url,
+            )
+            if diagnosis is None and stats.measured < stats.planned:
+                diagnosis = (
+                    f"{stats.planned - stats.measured} of {stats.planned} URL(s) not measured"
+                )
+            if diagnosis is not None:
+                raise ProbeRunFailed(f"probe run {run_id}: {diagnosis}")
     except KeyboardInterrupt:
         status = "interrupted"
         stats.interrupted = True
+    except ProbeRunFailed:
+        status, error = "failed", diagnosis
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"
         raise
@@ -302,4 +339,13 @@ def run_probe(
                     row.urls_measured = stats.measured
                     row.anomalies = stats.anomalies
                     row.error = error
-    return RunSummary(run_id, stats, list_hash, network, options.output, by_blocking)
+    return RunSummary(
+        run_id,
+        stats,
+        list_hash,
+        network,
+        options.output,
+        by_blocking,
+        diagnosis=diagnosis,
+        stored=counts["stored"],
+    )

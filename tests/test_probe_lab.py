@@ -388,7 +388,7 @@ def test_cli_run_with_env_consent_stores_and_writes_jsonl(lab, tmp_path, isolate
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "2/2 measured, 1 anomalies" in result.output
+    assert "2/2 measured, 0 failed, 0 skipped; 1 anomalies" in result.output
     assert "accept_risks = true" in cfg.read_text(encoding="utf-8")
     assert len(out.read_text(encoding="utf-8").splitlines()) == 2
     status = CliRunner().invoke(cli, ["--config", str(cfg), "status", "--json"])

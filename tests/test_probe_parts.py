@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import random
 import socket
 import ssl
 import threading
@@ -274,3 +275,69 @@ def test_tcp_connect_to_a_closed_port_is_refused():
     sock.close()
     entry = connect("127.0.0.1", port, 1.0)
     assert entry["status"] == {"success": False, "failure": "connection_refused", "blocked": None}
+
+
+class SlowFinishProber(FakeProber):
+    """The site answers at once, the control later (at random): the finishing pool's tail."""
+
+    def start(self, url: str, category_code: str | None = None):
+        return url
+
+    def finish(self, started):
+        time.sleep(random.uniform(0, 0.05))
+        if "crash" in started:
+            raise RuntimeError("bug in finish")
+        return FakeResult(started)
+
+
+def test_every_started_url_comes_back_once_however_slow_its_control():
+    for _ in range(30):
+        for n in (1, 5, 33, 100):
+            targets = [Target(f"http://s{i}.test/{'crash' if i == 3 else 'ok'}") for i in range(n)]
+            seen: list[str] = []
+            failed: list[str] = []
+            stats = run_targets(
+                SlowFinishProber(),
+                targets,
+                concurrency=32,
+                per_host_rate=0,
+                on_result=lambda r, seen=seen: seen.append(r.url),
+                on_failure=lambda t, exc, failed=failed: failed.append(t.url) or FakeResult(t.url),
+            )
+            assert sorted(seen) == sorted(t.url for t in targets)
+            assert stats.started == n and stats.measured + stats.failed == n
+            assert stats.skipped == 0 and failed == (["http://s3.test/crash"] if n > 3 else [])
+
+
+def test_the_runner_never_sets_the_callers_stop_event():
+    """The scheduler's stop event is read, never set: a probe job must not stop the daemon."""
+    stop = threading.Event()
+    stats = run_targets(
+        FakeProber(),
+        [Target("http://a.test/"), Target("http://b.test/")],
+        concurrency=2,
+        per_host_rate=0,
+        on_result=lambda r: None,
+        stop=stop,
+    )
+    assert stats.measured == 2 and not stop.is_set()
+
+
+def test_a_stop_from_outside_ends_the_run_and_counts_the_rest_as_skipped():
+    stop = threading.Event()
+    prober = FakeProber(hang=30)
+    targets = [Target(f"http://s{i}.test/ok") for i in range(2)]
+    targets += [Target(f"http://h{i}.test/hang") for i in range(6)]
+    kept: list[str] = []
+
+    def on_result(result):
+        kept.append(result.url)
+        if len(kept) == 2:
+            stop.set()
+
+    t0 = time.monotonic()
+    stats = run_targets(
+        prober, targets, concurrency=2, per_host_rate=0, on_result=on_result, stop=stop
+    )
+    assert stats.interrupted and stats.measured == 2 and stats.skipped == 6
+    assert time.monotonic() - t0 < 5

@@ -170,7 +170,7 @@ def test_probe_job_calls_the_probe_library_with_the_stop_event(store, tmp_path, 
 
     def fake_run_probe(cfg, store, options, say=None, stop=None):
         seen["stop"] = stop
-        stats = RunStats(planned=5, measured=3, anomalies=1, confirmed=1, errors=0)
+        stats = RunStats(planned=3, measured=3, anomalies=1, confirmed=1)
         stats.interrupted = stop.is_set()
         return probe_service.RunSummary(run_id=7, stats=stats, testlist_hash="h", network="AS0")
 
@@ -187,6 +187,28 @@ def test_probe_job_calls_the_probe_library_with_the_stop_event(store, tmp_path, 
     result = execute_job(cfg, store, jobs_module.JOBS["probe"])
     assert result.outcome == "interrupted"
     assert runs(store, "probe")[-1].outcome == "interrupted"
+
+
+def test_a_failing_probe_run_is_recorded_as_failed_with_its_reason(store, tmp_path, monkeypatch):
+    """Every URL failed (offline): the job is `failed` in job_runs, the reason in its error."""
+    from censorwatch.probes import service as probe_service
+    from censorwatch.probes.diagnosis import OFFLINE
+    from censorwatch.probes.runner import RunStats
+
+    def fake_run_probe(cfg, store, options, say=None, stop=None):
+        stats = RunStats(planned=4, started=4, failed=4, failures={"offline": 4})
+        return probe_service.RunSummary(
+            run_id=9, stats=stats, testlist_hash="h", network="AS0", diagnosis=OFFLINE
+        )
+
+    monkeypatch.setattr(probe_service, "run_probe", fake_run_probe)
+    cfg = config_for({"db": store.url, "data_dir": str(tmp_path)})
+    cfg.probe.accept_risks = True
+    result = execute_job(cfg, store, jobs_module.JOBS["probe"])
+    assert result.outcome == "failed"
+    assert "probe run 9" in result.error and "offline" in result.error
+    last = runs(store, "probe")[-1]
+    assert last.outcome == "failed" and "seems to be offline" in last.error
 
 
 def idle_jobs() -> dict[str, JobDefinition]:

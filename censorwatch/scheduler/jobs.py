@@ -186,6 +186,7 @@ def run_probe_stage(config: Config, store: Store) -> dict[str, Any]:
     scheduled run has nobody to answer.
     """
     from censorwatch.probes import consent
+    from censorwatch.probes.diagnosis import ProbeRunFailed
     from censorwatch.probes.service import RunOptions, run_probe
     from censorwatch.scheduler.service import JobInterrupted, current_stop_event
 
@@ -204,11 +205,20 @@ def run_probe_stage(config: Config, store: Store) -> dict[str, Any]:
         "measured": stats.measured,
         "anomalies": stats.anomalies,
         "confirmed": stats.confirmed,
-        "errors": stats.errors,
+        "failed": stats.failed,
+        "skipped": stats.skipped,
     }
     if stats.interrupted and stop.is_set():
         log.warning("probe: stopped by the scheduler's shutdown after %s", counts)
         raise JobInterrupted()
+    if summary.diagnosis is not None or stats.measured < stats.planned:
+        # Recorded as failed, with the reason, in job_runs (the counts are kept in the log:
+        # a failed job_run keeps its error, not its counts).
+        log.warning("probe: run %s failed: %s", summary.run_id, counts)
+        reason = summary.diagnosis or (
+            f"{stats.planned - stats.measured} of {stats.planned} URL(s) not measured"
+        )
+        raise ProbeRunFailed(f"probe run {summary.run_id}: {reason}")
     return counts
 
 
