@@ -32,12 +32,12 @@ def _interactive() -> bool:
 
 
 def _ensure_consent(app: App, accept_risks: bool) -> None:
-    """Consent from the flag, the environment or the file; else ask (or refuse if no TTY)."""
+    """Consent from the flag, the environment or a saved answer; else ask (or refuse if no
+    TTY). The flag and ``CENSORWATCH_ACCEPT_RISKS=1`` consent for this run and write nothing;
+    the interactive answer is saved in the ``--config`` file or the user's configuration
+    directory, never in the current directory."""
     cfg = app.config
-    if accept_risks or cfg.probe.accept_risks:
-        if not consent.recorded_in_file(cfg):
-            path = consent.record_consent(cfg)
-            app.say(f"consent recorded in {path}")
+    if accept_risks or cfg.probe.accept_risks or consent.recorded_in_file(cfg):
         cfg.probe.accept_risks = True
         return
     if not _interactive():
@@ -49,7 +49,7 @@ def _ensure_consent(app: App, accept_risks: bool) -> None:
     click.echo(consent.NOTICE, err=True)
     if not click.confirm(consent.QUESTION, default=False, err=True):
         raise click.Abort()
-    path = consent.record_consent(cfg)
+    path = consent.record_consent(cfg, app.config_path)
     app.say(f"consent recorded in {path}")
 
 
@@ -89,7 +89,7 @@ def _ensure_consent(app: App, accept_risks: bool) -> None:
 @click.option(
     "--accept-risks",
     is_flag=True,
-    help="Give consent without the interactive notice (recorded in the configuration).",
+    help="Give consent for this run without the interactive notice (no file is written).",
 )
 @click.option(
     "--output",

@@ -3,8 +3,15 @@
 Testing blocked websites can be noticed by the network operator and, in some places, by the
 authorities. OONI Probe asks for informed consent before its first test; so do we. Consent is
 given once, interactively (a plain-language notice, then a yes/no question) or for scheduled
-set-ups with ``--accept-risks`` / ``CENSORWATCH_ACCEPT_RISKS=1``, and is remembered in the
-configuration file (``[probe] accept_risks = true``).
+set-ups with ``--accept-risks`` / ``CENSORWATCH_ACCEPT_RISKS=1``.
+
+* ``--accept-risks`` and ``CENSORWATCH_ACCEPT_RISKS=1`` give consent for that run only and
+  write no file (a scheduled set-up passes them every time, or sets ``probe.accept_risks``).
+* The interactive consent is remembered (``[probe] accept_risks = true``) in the ``--config``
+  file (or ``$CENSORWATCH_CONFIG``) when one is given, else in ``consent.toml`` in the user's
+  configuration directory (platformdirs: ``~/.config/censorwatch/`` on Linux). Never in the
+  current working directory: a volunteer's consent must not end up in a project folder, a
+  shared directory or a repository.
 """
 
 from __future__ import annotations
@@ -16,7 +23,9 @@ import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 
-from censorwatch.config import CONFIG_FILENAME, Config
+import platformdirs
+
+from censorwatch.config import Config
 from censorwatch.errors import ConfigError
 
 NOTICE = """\
@@ -40,14 +49,24 @@ If you are unsure, talk to the people who asked you to run it before you continu
 QUESTION = "I understand the risks and want to run the test"
 
 
-def consent_file(cfg: Config) -> Path:
-    """Where consent is written: the configuration file in use, else ./censorwatch.toml."""
-    if cfg.config_file:
-        return Path(cfg.config_file)
+#: The file the interactive consent goes to when no ``--config`` file is given.
+CONSENT_FILENAME = "consent.toml"
+
+
+def user_consent_file() -> Path:
+    """``consent.toml`` in the user's configuration directory (platformdirs)."""
+    return Path(platformdirs.user_config_dir("censorwatch")) / CONSENT_FILENAME
+
+
+def consent_file(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Where the interactive consent is written: the ``--config`` file if one is given (or
+    ``$CENSORWATCH_CONFIG``), else :func:`user_consent_file`; never the current directory."""
+    if explicit:
+        return Path(explicit).expanduser()
     env = os.environ.get("CENSORWATCH_CONFIG")
     if env:
         return Path(env).expanduser()
-    return Path.cwd() / CONFIG_FILENAME
+    return user_consent_file()
 
 
 _SECTION_RE = re.compile(r"^\s*\[([^\]]+)\]\s*(#.*)?$")
@@ -79,9 +98,7 @@ def with_consent(text: str, when: datetime) -> str:
     return "\n".join(lines) + "\n"
 
 
-def recorded_in_file(cfg: Config) -> bool:
-    """Whether the configuration file already says ``[probe] accept_risks = true``."""
-    path = consent_file(cfg)
+def _says_consent(path: Path) -> bool:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
@@ -90,9 +107,21 @@ def recorded_in_file(cfg: Config) -> bool:
     return isinstance(probe, dict) and probe.get("accept_risks") is True
 
 
-def record_consent(cfg: Config) -> Path:
-    """Write consent into the configuration file (atomically) and return its path."""
-    path = consent_file(cfg)
+def recorded_in_file(cfg: Config) -> bool:
+    """Whether consent was saved: in the user's ``consent.toml`` or the configuration file
+    in use (``[probe] accept_risks = true``)."""
+    paths = [user_consent_file(), consent_file()]
+    if cfg.config_file:
+        paths.append(Path(cfg.config_file))
+    return any(_says_consent(p) for p in dict.fromkeys(paths))
+
+
+def record_consent(cfg: Config, explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Save the interactive consent (atomically) where :func:`consent_file` says; returns it.
+
+    ``explicit`` is the ``--config`` file given on the command line, if any.
+    """
+    path = consent_file(explicit)
     try:
         old = path.read_text(encoding="utf-8") if path.exists() else ""
     except OSError as exc:
@@ -100,6 +129,7 @@ def record_consent(cfg: Config) -> Path:
     new = with_consent(old, datetime.now(UTC))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".censorwatch-", suffix=".toml", dir=path.parent)
+    os.chmod(tmp, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(new)

@@ -110,6 +110,15 @@ def shared_fixture(*parts: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def private_user_config_dir(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> Path:
+    """platformdirs' user configuration directory (where the interactive consent is saved)
+    is a fresh one per test: no test reads or writes the developer's own."""
+    path = tmp_path_factory.mktemp("xdg-config")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(path))
+    return path
+
+
 @pytest.fixture
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No CENSORWATCH_* variables from the developer's shell, and a private cwd/data dir."""

@@ -362,6 +362,33 @@ def test_cli_interactive_consent_shows_the_notice(lab, tmp_path, isolated_env, m
     assert "1/1 measured" in yes.output
 
 
+def test_cli_interactive_consent_without_config_is_saved_in_the_user_config_dir(
+    lab, tmp_path, isolated_env, monkeypatch, private_user_config_dir
+):
+    """The config file is found in the cwd, not given: consent goes to platformdirs' user
+    configuration directory, and the cwd stays as it was; --accept-risks writes nothing."""
+    from click.testing import CliRunner
+
+    from censorwatch.cli import cli
+    from censorwatch.probes import cli as probe_cli
+
+    cfg = _config_file(lab, tmp_path)  # tmp_path is the cwd (isolated_env)
+    before = cfg.read_text(encoding="utf-8")
+    testlist = str(lab.testlist(["ok.test"], "u.csv"))
+    flag = CliRunner().invoke(cli, ["probe", "run", "--accept-risks", "--testlist", testlist])
+    assert flag.exit_code == 0, flag.output
+    saved = private_user_config_dir / "censorwatch" / "consent.toml"
+    assert not saved.exists() and cfg.read_text(encoding="utf-8") == before
+    monkeypatch.setattr(probe_cli, "_interactive", lambda: True)
+    yes = CliRunner().invoke(cli, ["probe", "run", "--testlist", testlist], input="y\n")
+    assert yes.exit_code == 0, yes.output
+    assert f"consent recorded in {saved}" in yes.output
+    assert cfg.read_text(encoding="utf-8") == before
+    assert not list(tmp_path.glob("*consent*")) and not list(tmp_path.glob(".censorwatch-*"))
+    again = CliRunner().invoke(cli, ["probe", "run", "--testlist", testlist], input="")
+    assert again.exit_code == 0 and "never records your IP" not in again.output
+
+
 def test_cli_run_with_env_consent_stores_and_writes_jsonl(lab, tmp_path, isolated_env, monkeypatch):
     from click.testing import CliRunner
 
@@ -389,7 +416,10 @@ def test_cli_run_with_env_consent_stores_and_writes_jsonl(lab, tmp_path, isolate
     )
     assert result.exit_code == 0, result.output
     assert "2/2 measured, 0 failed, 0 skipped; 1 anomalies" in result.output
-    assert "accept_risks = true" in cfg.read_text(encoding="utf-8")
+    # Consent for this run only: no file written, not the config, not the cwd, not the user's.
+    assert "accept_risks" not in cfg.read_text(encoding="utf-8")
+    assert "consent recorded" not in result.output
+    assert not list(Path(isolated_env).rglob("consent.toml"))
     assert len(out.read_text(encoding="utf-8").splitlines()) == 2
     status = CliRunner().invoke(cli, ["--config", str(cfg), "status", "--json"])
     data = json.loads(status.output)

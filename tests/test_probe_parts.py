@@ -110,15 +110,34 @@ def test_consent_replaces_a_false_and_appends_a_missing_section():
     assert tomllib.loads(appended) == {"country": "KH", "probe": {"accept_risks": True}}
 
 
-def test_record_consent_writes_the_config_file_in_use(tmp_path):
+def test_record_consent_writes_the_config_file_given(tmp_path):
     path = tmp_path / "censorwatch.toml"
     path.write_text('country = "KH"\n', encoding="utf-8")
     cfg = Config()
     cfg.config_file = str(path)
     assert not consent.recorded_in_file(cfg)
-    assert consent.record_consent(cfg) == path
+    assert consent.record_consent(cfg, str(path)) == path
     assert consent.recorded_in_file(cfg) and cfg.probe.accept_risks
     assert not list(tmp_path.glob(".censorwatch-*"))
+
+
+def test_record_consent_without_config_goes_to_the_user_config_dir_never_the_cwd(
+    tmp_path, monkeypatch, private_user_config_dir
+):
+    monkeypatch.delenv("CENSORWATCH_CONFIG", raising=False)
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    (cwd / "censorwatch.toml").write_text('country = "KH"\n', encoding="utf-8")
+    monkeypatch.chdir(cwd)
+    cfg = Config()
+    cfg.config_file = str(cwd / "censorwatch.toml")  # found in the cwd, not given
+    path = consent.record_consent(cfg)
+    assert path == private_user_config_dir / "censorwatch" / "consent.toml"
+    assert tomllib.loads(path.read_text(encoding="utf-8"))["probe"]["accept_risks"] is True
+    assert (cwd / "censorwatch.toml").read_text(encoding="utf-8") == 'country = "KH"\n'
+    assert sorted(p.name for p in cwd.iterdir()) == ["censorwatch.toml"]
+    fresh = Config()
+    assert consent.recorded_in_file(fresh)
 
 
 def test_notice_is_plain_language():

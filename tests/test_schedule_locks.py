@@ -131,7 +131,7 @@ def test_manual_probe_run_does_not_overlap_a_scheduled_one(store, tmp_path, monk
     """`probe run` takes the `probe` lock: refused at once (75) while the job runs elsewhere."""
     from click.testing import CliRunner
 
-    monkeypatch.chdir(tmp_path)  # --accept-risks records consent in ./censorwatch.toml
+    monkeypatch.chdir(tmp_path)  # --accept-risks writes no file (checked in the probe tests)
 
     from censorwatch.cli import cli
 

@@ -152,7 +152,7 @@ def test_status_and_run_now(store, tmp_path, monkeypatch) -> None:
 
 
 def test_probe_job_needs_consent_and_never_asks(store, tmp_path, monkeypatch) -> None:
-    monkeypatch.chdir(tmp_path)  # consent may live in ./censorwatch.toml: there is none here
+    monkeypatch.chdir(tmp_path)  # no ./censorwatch.toml, and a fresh user config dir (conftest)
     monkeypatch.delenv("CENSORWATCH_CONFIG", raising=False)
     cfg = config_for({"db": store.url, "data_dir": str(tmp_path)})
     result = execute_job(cfg, store, jobs_module.JOBS["probe"])

@@ -92,9 +92,7 @@ def test_qa_set_is_the_one_documented() -> None:
     """The page states the agreement count and every difference by scenario name."""
     text = (ROOT / "docs" / "verdicts.md").read_text(encoding="utf-8")
     agree = sum(
-        1
-        for doc, row in LINES
-        if (judge(doc).blocking, judge(doc).accessible) == _expected(row)
+        1 for doc, row in LINES if (judge(doc).blocking, judge(doc).accessible) == _expected(row)
     )
     assert agree == len(LINES) - sum(
         1 for _, r in LINES if (r["scenario"], r["test_version"]) in STATED
