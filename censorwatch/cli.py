@@ -86,8 +86,47 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if "\n" in text else text
 
 
+def stage_command_name(attr: str) -> str:
+    """The command name of a :data:`STAGE_COMMANDS` attribute (``_`` becomes ``-``)."""
+    return attr.replace("_", "-")
+
+
 class CensorwatchGroup(click.Group):
-    """A click group that turns any failure into one line on stderr (unless ``--verbose``)."""
+    """A click group that turns any failure into one line on stderr (unless ``--verbose``).
+
+    The stages' commands (:data:`STAGE_COMMANDS`) are imported only when asked for: the
+    probe on a volunteer's laptop must not pay for the analysis and report stages (pandas,
+    jinja2, ...), which cost about 117 MiB when every stage was imported at start.
+    """
+
+    def _stage(self, name: str) -> tuple[str, str] | None:
+        for module_name, attr in STAGE_COMMANDS:
+            if stage_command_name(attr) == name:
+                return module_name, attr
+        return None
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = set(super().list_commands(ctx))
+        names.update(stage_command_name(attr) for _m, attr in STAGE_COMMANDS)
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None or self is not cli:
+            return command
+        found = self._stage(cmd_name)
+        if found is None:
+            return None
+        module_name, attr = found
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and module_name.startswith(exc.name):
+                return None  # the stage is not installed
+            raise
+        command = getattr(module, attr)
+        self.add_command(command, cmd_name)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -319,13 +358,11 @@ def _print_status(data: dict[str, Any]) -> None:
         console.print("[bold]jobs[/bold] none run yet")
 
 
-def _register_stage_commands() -> None:
-    for module_name, attr in STAGE_COMMANDS:
-        module = importlib.import_module(module_name)
-        cli.add_command(getattr(module, attr))
-
-
-_register_stage_commands()
+def load_stage_commands() -> None:
+    """Import every stage's command now (documentation, tests); the CLI itself does not."""
+    ctx = click.Context(cli)
+    for _module_name, attr in STAGE_COMMANDS:
+        cli.get_command(ctx, stage_command_name(attr))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -95,7 +95,7 @@ def run_stage_command(config: Config, args: list[str], *, capture_stdout: bool =
     from censorwatch.cli import cli
 
     command = args[0]
-    if command not in cli.commands:
+    if cli.get_command(click.Context(cli), command) is None:
         name = " ".join(args[:2]) if len(args) > 1 and not args[1].startswith("-") else command
         raise StageUnavailableError(
             f"`censorwatch {name}` is not available in this installation "
