@@ -1,7 +1,10 @@
 """Benchmark: ``censorwatch probe run`` over 2,000 URLs, 10% of them hanging, on loopback.
 
-Target (issue 4): with ``--timeout 5`` and the default concurrency (32), finished in under
-45 s (the bound is 200 x 5 s / 32 = 31 s) and under 300 MB of memory.
+Targets: issue 4, with ``--timeout 5`` and the default concurrency (32), finished in under
+45 s; issue 13, every URL stored (exit status 0, 2,000 documents) and a peak below 80 MiB
+(the probe imports no analysis or report code). The lower bound of the wall time is 7 rounds
+of 5 s, about 35 s (docs/performance.md; ``benchmarks/asyncio_checker.py`` checks it
+independently on the same targets).
 
 Everything runs on this machine, on 127.0.0.0/8: a lab process (a resolver answering 2,000
 names, a web server, and a "hanging" web server that accepts connections and never answers),
@@ -97,6 +100,18 @@ def main() -> None:
     parser.add_argument("--serve-lab", metavar="STATE_FILE", help=argparse.SUPPRESS)
     parser.add_argument("--role", default="web", help=argparse.SUPPRESS)
     parser.add_argument("--wrap", default="", help="prefix for the probe command (e.g. a profiler)")
+    parser.add_argument(
+        "--fresh-store",
+        action="store_true",
+        help="measure the first run on a new store (schema created by the run itself); "
+        "by default `censorwatch init` creates it first, as a set-up would",
+    )
+    parser.add_argument(
+        "--lab-only",
+        metavar="STATE_FILE",
+        help="start the lab and the helper, write where they listen, and wait (for "
+        "asyncio_checker.py)",
+    )
     args = parser.parse_args()
     if args.serve_lab:
         serve_lab(Path(args.serve_lab), args.urls, args.hanging, args.role)
@@ -156,6 +171,16 @@ def main() -> None:
             for name, _ in hostnames(args.urls, args.hanging)
         ]
         testlist.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        if args.lab_only:
+            Path(args.lab_only).write_text(
+                json.dumps({**lab, "control_url": control_url, "testlist": str(testlist)}),
+                encoding="utf-8",
+            )
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                return
         config = work / "censorwatch.toml"
         config.write_text(
             f'data_dir = "{work / "data"}"\ncountry = "KH"\n[probe]\n'
@@ -186,13 +211,25 @@ def main() -> None:
         if args.wrap:
             cmd = [*args.wrap.split(), *cmd]
         env = {k: v for k, v in os.environ.items() if not k.startswith("CENSORWATCH_")}
+        if not args.fresh_store:
+            subprocess.run(
+                [sys.executable, "-m", "censorwatch", "-q", "--config", str(config), "init"],
+                check=True,
+                capture_output=True,
+                env=env,
+                cwd=work,
+            )
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.monotonic()
         run = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=work)
         elapsed = time.monotonic() - t0
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # ru_maxrss of the children is the largest of any waited-for child: `init` is far
+        # smaller than the probe, so this is the probe's peak.
         peak_kib = usage.ru_maxrss
+        cpu = (usage.ru_utime - before.ru_utime) + (usage.ru_stime - before.ru_stime)
         if run.returncode != 0:
-            raise SystemExit(f"probe run failed: {run.stderr}")
+            raise SystemExit(f"probe run failed ({run.returncode}): {run.stderr[-2000:]}")
         blocking: dict[str, int] = {}
         count = 0
         for line in (work / "out.jsonl").read_text(encoding="utf-8").splitlines():
@@ -210,10 +247,11 @@ def main() -> None:
             "measured": count,
             "wall_s": round(elapsed, 1),
             "peak_rss_mb": round(peak_mb, 1),
-            "probe_cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+            "probe_cpu_s": round(cpu, 1),
+            "fresh_store": args.fresh_store,
             "verdicts": blocking,
             "summary": run.stdout.strip(),
-            "within_target": elapsed < 45 and peak_mb < 300 and count == args.urls,
+            "within_target": elapsed < 45 and peak_mb < 80 and count == args.urls,
         }
         print(json.dumps(result, indent=2))
         if not result["within_target"]:

@@ -208,7 +208,11 @@ class Prober:
                 ctx.control_timeout,
                 ctx.verify,
             )
-        dns_controls = self.aux.submit(self._dns_controls, hostname)
+        dns_controls: Future = Future()
+        if ctx.doh is not None and ctx.doh.urls and hostname:
+            dns_controls = self.aux.submit(self._dns_controls, hostname)
+        else:  # nothing to ask: no thread for it (a 2,000-URL run starts fewer threads)
+            dns_controls.set_result((None, None, False))
         if addrs:
             tcp_entries, tls_entries = self._connects(addrs, port, hostname, https)
         else:
@@ -229,6 +233,16 @@ class Prober:
             "http_experiment_failure": requests[0]["failure"] if requests else None,
         }
         return Started(url, category_code, start, t0, test_keys, control_future, dns_controls)
+
+    def waits_for(self, started: Started) -> list[Future | None]:
+        """What :meth:`finish` waits for: the runner finishes ``started`` once they are done."""
+        return [started.control, started.dns_controls]
+
+    @property
+    def finish_deadline(self) -> float:
+        """Seconds after :meth:`start` by which :meth:`finish` is called even if a control
+        is still running (it then records the control as timed out)."""
+        return max(self.ctx.control_timeout, self.ctx.timeout * 2) + 1.0
 
     def finish(self, started: Started) -> Result:
         """Wait for the controls, build the document and judge it."""

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
@@ -125,17 +126,72 @@ def run_targets(
     started_count = [0]
 
     # Measurements whose network steps are done wait for their controls here, so a slow test
-    # helper does not hold a probing slot; at most 2 x concurrency wait at a time.
+    # helper does not hold a probing slot. At most 2 x concurrency URLs are between their
+    # start and the moment the calling thread has taken their result: a permit is released
+    # only then, so results never pile up in memory when storing is slower than measuring.
     waiting = threading.BoundedSemaphore(workers * 2)
-    finisher = DaemonPool(workers * 2, name="probe-finish")
+    # A prober that says what a started URL waits for (its control futures) is finished when
+    # they are done, on a few threads, instead of by a thread that blocks on them: a run holds
+    # fewer threads (memory). ``finish_deadline`` seconds after ``start`` it is finished anyway
+    # (its own timeouts then record the control as timed out).
+    waits_for = getattr(prober, "waits_for", None)
+    deadline_after = float(getattr(prober, "finish_deadline", 0.0) or 0.0)
+    finisher = DaemonPool(4 if waits_for else workers * 2, name="probe-finish")
+    parked: dict[int, tuple[float, Any, Target]] = {}
+    left: dict[int, int] = {}
+    park_lock = threading.Lock()
+    keys = itertools.count()
 
     def finish(started: Any, target: Target) -> None:
         try:
             done.put(("ok", prober.finish(started), target))
         except BaseException as exc:  # whatever happens, the URL comes back exactly once
             done.put(("error", exc, target))
-        finally:
-            waiting.release()
+
+    def release(key: int) -> None:
+        """Hand a parked URL to the finishing pool (once, whoever calls first)."""
+        with park_lock:
+            item = parked.pop(key, None)
+            left.pop(key, None)
+        if item is None:
+            return
+        _deadline, started, target = item
+        try:
+            finisher.submit(finish, started, target)
+        except RuntimeError:  # never expected (the pool closes after the run): no loss
+            finish(started, target)
+
+    def park(started: Any, target: Target) -> None:
+        futures = [f for f in waits_for(started) if f is not None] if waits_for else []
+        release_now = not futures
+        key = next(keys)
+        with park_lock:
+            parked[key] = (time.monotonic() + deadline_after, started, target)
+            left[key] = len(futures)
+        if release_now:
+            release(key)
+            return
+
+        def one_done(_future: Any, key: int = key) -> None:
+            with park_lock:
+                if key not in left:
+                    return
+                left[key] -= 1
+                ready = left[key] <= 0
+            if ready:
+                release(key)
+
+        for future in futures:
+            future.add_done_callback(one_done)
+
+    def release_overdue() -> None:
+        if not deadline_after:
+            return
+        now = time.monotonic()
+        with park_lock:
+            overdue = [k for k, (deadline, _s, _t) in parked.items() if deadline <= now]
+        for key in overdue:
+            release(key)
 
     def worker() -> None:
         while not halt.is_set():
@@ -156,13 +212,9 @@ def run_targets(
             try:
                 started = prober.start(target.url, target.category_code)
             except BaseException as exc:  # a bug on one URL must not end the run
-                waiting.release()
                 done.put(("error", exc, target))
                 continue
-            try:
-                finisher.submit(finish, started, target)
-            except RuntimeError:  # never expected (the pool closes after the run): no loss
-                finish(started, target)
+            park(started, target)
 
     threads = [
         threading.Thread(target=worker, daemon=True, name=f"probe-{i}") for i in range(workers)
@@ -180,6 +232,7 @@ def run_targets(
                 in_flight = started_count[0] - returned
             if in_flight == 0 and (returned == len(targets) or halt.is_set()):
                 break
+            release_overdue()
             try:
                 kind, value, target = done.get(timeout=0.2)
             except queue.Empty:
@@ -192,6 +245,7 @@ def run_targets(
                     break  # stopped from outside: what is in flight is dropped, as Ctrl-C
                 continue
             returned += 1
+            waiting.release()
             if kind == "error":
                 assert isinstance(value, BaseException)
                 log.warning("%s: not measured (%s: %s)", target.url, type(value).__name__, value)
