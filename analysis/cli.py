@@ -190,6 +190,7 @@ def analyze(
     see docs/analysis-json.md) and, with --output, writes every table.
     """
     from censorwatch.analysis.pipeline import analyze as run_analysis
+    from censorwatch.fingerprints import fingerprints_from_config
 
     cfg = app.config
     cc = (country or cfg.country).upper()
@@ -201,7 +202,14 @@ def analyze(
     store = app.store()
     app.say(f"analysing {cc} {the_period.label} ({zone}) in {store.display_url}")
     with job_run(store, "analyze") as job:
-        result = run_analysis(store, cc, the_period, settings, compare_previous=not no_previous)
+        result = run_analysis(
+            store,
+            cc,
+            the_period,
+            settings,
+            compare_previous=not no_previous,
+            fingerprints=fingerprints_from_config(cfg),
+        )
         h = result.headline
         job.counts.update(
             {

@@ -16,6 +16,7 @@ from typing import Any
 from censorwatch.analysis.period import Period
 from censorwatch.analysis.rules import ALL_METHODS
 from censorwatch.analysis.verdicts import Thresholds
+from censorwatch.fingerprints import FingerprintDB
 
 #: Bump when the rules (not the thresholds) change, so editions can say which rules they used.
 METHOD_VERSION = "1"
@@ -50,6 +51,12 @@ class Method:
     statuses: tuple[str, ...]
     methods: tuple[str, ...]
     sentences: tuple[MethodSentence, ...]
+    #: The fingerprint sets loaded when the analysis ran: ``{name, source, rows, hash, date}``.
+    fingerprints: tuple[dict[str, Any], ...] = ()
+    #: Their combined hash, as kept on each row the verdict engine judged.
+    fingerprints_hash: str | None = None
+    #: Rows of the period that the engine judged with other sets (``censorwatch rejudge``).
+    rows_judged_with_other_fingerprints: int = 0
 
     @property
     def text(self) -> str:
@@ -63,6 +70,9 @@ class Method:
             "statuses": list(self.statuses),
             "methods": list(self.methods),
             "sentences": [s.to_dict() for s in self.sentences],
+            "fingerprints": [dict(f) for f in self.fingerprints],
+            "fingerprints_hash": self.fingerprints_hash,
+            "rows_judged_with_other_fingerprints": self.rows_judged_with_other_fingerprints,
         }
 
 
@@ -74,8 +84,15 @@ def _plural(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-def describe_method(t: Thresholds, period: Period, country: str) -> Method:
-    """The method for ``period`` in ``country`` with thresholds ``t``."""
+def describe_method(
+    t: Thresholds,
+    period: Period,
+    country: str,
+    fingerprints: FingerprintDB | None = None,
+    rows_judged_with_other_fingerprints: int = 0,
+) -> Method:
+    """The method for ``period`` in ``country`` with thresholds ``t``; ``fingerprints`` are the
+    sets the verdict engine loads (:func:`censorwatch.fingerprints.fingerprints_from_config`)."""
     s = [
         MethodSentence(
             "period",
@@ -192,4 +209,7 @@ def describe_method(t: Thresholds, period: Period, country: str) -> Method:
         statuses=("ok", "anomaly", "confirmed", "failure"),
         methods=ALL_METHODS,
         sentences=tuple(s),
+        fingerprints=fingerprints.sources if fingerprints is not None else (),
+        fingerprints_hash=fingerprints.hash if fingerprints is not None else None,
+        rows_judged_with_other_fingerprints=rows_judged_with_other_fingerprints,
     )

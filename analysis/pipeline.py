@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pandas as pd
+import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
 from censorwatch.analysis.agreement import (
@@ -59,8 +60,10 @@ from censorwatch.analysis.period import Period
 from censorwatch.analysis.result import AnalysisResult
 from censorwatch.analysis.verdicts import BLOCKED_VERDICTS, VERDICTS, Thresholds, judge_domains
 from censorwatch.config import AnalysisSettings
+from censorwatch.fingerprints import FingerprintDB, default_fingerprints
 from censorwatch.measurement import SOURCE_OONI, SOURCE_PROBE
 from censorwatch.store import Store
+from censorwatch.store.models import MeasurementRow
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +114,24 @@ def _judge(
     return _Judged(cells, app_cells, web, per_network, verdicts, agreement, cells_both)
 
 
+def judged_with_other_fingerprints(store: Store, scope: Scope, fingerprints: FingerprintDB) -> int:
+    """Rows of the scope that the verdict engine judged with other fingerprint sets than
+    ``fingerprints`` (``censorwatch rejudge`` brings them up to date)."""
+    t = MeasurementRow.__table__.c
+    query = sa.select(sa.func.count()).where(
+        t.probe_cc == scope.country,
+        t.measurement_start_time >= scope.period.utc_start,
+        t.measurement_start_time < scope.period.utc_end,
+        t.verdict_version.is_not(None),
+        sa.or_(
+            t.verdict_fingerprints_hash.is_(None),
+            t.verdict_fingerprints_hash != fingerprints.hash,
+        ),
+    )
+    with store.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
 def _ordered(domains: pd.DataFrame) -> pd.DataFrame:
     rank = {v: i for i, v in enumerate(VERDICTS)}
     out = domains.assign(_r=domains["verdict"].map(rank))
@@ -125,8 +146,13 @@ def analyze(
     settings: AnalysisSettings | None = None,
     *,
     compare_previous: bool = True,
+    fingerprints: FingerprintDB | None = None,
 ) -> AnalysisResult:
-    """The full analysis of ``country`` over ``period`` with the ``[analysis]`` settings."""
+    """The full analysis of ``country`` over ``period`` with the ``[analysis]`` settings.
+
+    ``fingerprints`` are the sets the verdict engine uses (None: the default ones); the
+    method names them and counts the period's rows that other sets judged.
+    """
     settings = settings or AnalysisSettings()
     t = Thresholds.from_settings(settings)
     events = load_events(settings.events_path, period)
@@ -136,7 +162,17 @@ def analyze(
     # GIL) runs in a thread while the rest is read and judged.
     pool = ThreadPoolExecutor(max_workers=1) if reads_in_threads(store.engine) else None
     try:
-        return _analyze(store, country, period, t, events, scope, pool, compare_previous)
+        return _analyze(
+            store,
+            country,
+            period,
+            t,
+            events,
+            scope,
+            pool,
+            compare_previous,
+            fingerprints if fingerprints is not None else default_fingerprints(),
+        )
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
@@ -151,6 +187,7 @@ def _analyze(
     scope: Scope,
     pool: ThreadPoolExecutor | None,
     compare_previous: bool,
+    fingerprints: FingerprintDB,
 ) -> AnalysisResult:
     """:func:`analyze` proper; ``pool`` (a SQLite file) takes the evidence read."""
     pending: Future[pd.DataFrame] | None = None
@@ -213,7 +250,13 @@ def _analyze(
     return AnalysisResult(
         country=country,
         period=period,
-        method=describe_method(t, period, country),
+        method=describe_method(
+            t,
+            period,
+            country,
+            fingerprints,
+            judged_with_other_fingerprints(store, scope, fingerprints),
+        ),
         coverage=coverage,
         domains=domains,
         urls=urls,

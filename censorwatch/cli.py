@@ -38,6 +38,8 @@ STAGE_COMMANDS: list[tuple[str, str]] = [
     ("censorwatch.scheduler.cli", "schedule"),
     ("censorwatch.scheduler.export", "export"),
     ("censorwatch.scheduler.collect", "collect"),
+    ("censorwatch.fingerprints_cli", "fingerprints"),
+    ("censorwatch.fingerprints_cli", "rejudge"),
 ]
 
 

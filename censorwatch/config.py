@@ -153,6 +153,9 @@ class VerdictSettings:
     #: Extra blocking-fingerprint files (OONI's CSV/JSON, a working group's own), loaded beside
     #: the project's own ``censorwatch/data/fingerprints/censorwatch.json``.
     fingerprint_files: list[str] = field(default_factory=list)
+    #: Load OONI's fingerprints (the snapshot shipped with censorwatch, or the set that
+    #: ``censorwatch fingerprints update`` downloaded). Off only to judge without them.
+    ooni_fingerprints: bool = True
 
 
 @dataclass

@@ -41,6 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import re2
@@ -297,10 +298,19 @@ class FingerprintMatch:
 class FingerprintDB:
     """Fingerprints indexed for fast matching (exact DNS answers by dictionary lookup)."""
 
-    def __init__(self, fingerprints: Iterable[Fingerprint], versions: Sequence[str] = ()):
+    def __init__(
+        self,
+        fingerprints: Iterable[Fingerprint],
+        versions: Sequence[str] = (),
+        sources: Sequence[Mapping[str, Any]] = (),
+    ):
         self.fingerprints: tuple[Fingerprint, ...] = tuple(fingerprints)
         #: ``name@version`` of each file loaded, for the methodology section of reports.
         self.versions: tuple[str, ...] = tuple(versions)
+        #: Each loaded set: ``{name, source, rows, hash, date}`` (``method.fingerprints``).
+        self.sources: tuple[dict[str, Any], ...] = tuple(dict(s) for s in sources)
+        #: One hash over every loaded set, kept on each judged row (``rejudge`` compares it).
+        self.hash: str = _db_hash(self.sources, self.fingerprints)
         self._dns_full: dict[str, list[Fingerprint]] = {}
         self._dns_other: list[Fingerprint] = []
         self._body: list[Fingerprint] = []
@@ -586,6 +596,17 @@ def _body_texts(body: str | bytes) -> list[str]:
     return texts
 
 
+def _db_hash(sources: Sequence[Mapping[str, Any]], rows: Sequence[Fingerprint]) -> str:
+    if sources:
+        from censorwatch.fingerprint_sources import combined_hash
+
+        return combined_hash(sources)
+    digest = hashlib.sha256()
+    for fp in rows:
+        digest.update(f"{fp.name}\0{fp.location_found}\0{fp.pattern_type}\0{fp.pattern}\n".encode())
+    return digest.hexdigest()
+
+
 def own_fingerprint_path() -> Path:
     """The project's own fingerprint file (shipped as package data)."""
     return Path(str(resources.files(_OWN_PACKAGE).joinpath(_OWN_FILE)))
@@ -599,32 +620,76 @@ def own_fingerprint_version() -> str:
 def load_fingerprints(
     paths: Iterable[str | os.PathLike[str]] = (), *, include_own: bool = True
 ) -> FingerprintDB:
-    """The project's own fingerprints plus any extra files (OONI's, a working group's)."""
-    rows: list[Fingerprint] = []
-    versions: list[str] = []
-    files = [own_fingerprint_path()] if include_own else []
-    files.extend(Path(p) for p in paths)
-    for path in files:
-        version, loaded = load_fingerprint_file(path)
-        rows.extend(loaded)
-        versions.append(f"{path.name}@{version or 'unversioned'}")
-    return FingerprintDB(rows, versions)
+    """The project's own fingerprints plus the given files (and nothing else)."""
+    from censorwatch.fingerprint_sources import file_source, own_source
+
+    sources = [own_source()] if include_own else []
+    sources.extend(file_source(p) for p in paths)
+    return database_from_sources(sources)
+
+
+def database_from_sources(sources: Sequence[Any]) -> FingerprintDB:
+    """A database of every row of ``sources`` (:class:`FingerprintSource`), in order."""
+    rows = [fp for source in sources for fp in source.fingerprints]
+    versions = [f"{source.name}@{source.date or source.hash[:12]}" for source in sources]
+    return FingerprintDB(rows, versions, [source.describe() for source in sources])
 
 
 @functools.lru_cache(maxsize=1)
 def default_fingerprints() -> FingerprintDB:
-    """The default database: the project's own file, loaded once per process."""
-    return load_fingerprints()
+    """The default database, loaded once per process: the project's own fingerprints and the
+    snapshot of OONI's shipped with the package, so blocking that OONI confirms comes out
+    confirmed without any set-up."""
+    from censorwatch.fingerprint_sources import ooni_snapshot_source, own_source
+
+    return database_from_sources([own_source(), ooni_snapshot_source()])
 
 
 def fingerprints_from_config(cfg: Any) -> FingerprintDB:
-    """Own fingerprints plus the files listed in ``verdict.fingerprint_files``."""
-    extra = list(getattr(getattr(cfg, "verdict", None), "fingerprint_files", []) or [])
-    if not extra:
-        return default_fingerprints()
-    return _load_cached(tuple(str(p) for p in extra))
+    """The one loader every stage uses: the sets the configuration asks for
+    (:func:`censorwatch.fingerprint_sources.configured_sources`), cached while their files
+    are unchanged."""
+    return _load_cached(_config_key(cfg))
+
+
+def _file_stamp(path: Path) -> tuple[str, int, int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return (str(path), -1, -1)
+    return (str(path), st.st_mtime_ns, st.st_size)
+
+
+def _config_key(cfg: Any) -> tuple[Any, ...]:
+    verdict = getattr(cfg, "verdict", None)
+    use_ooni = bool(getattr(verdict, "ooni_fingerprints", True))
+    data_dir = getattr(cfg, "data_path", None)
+    pointer = None
+    if use_ooni and data_dir is not None:
+        from censorwatch.fingerprint_sources import CURRENT_FILE, ooni_update_dir
+
+        pointer = _file_stamp(ooni_update_dir(data_dir) / CURRENT_FILE)
+    files = tuple(_file_stamp(Path(p)) for p in getattr(verdict, "fingerprint_files", []) or [])
+    return (use_ooni, str(data_dir) if data_dir is not None else None, pointer, files)
+
+
+class _CfgView:
+    """The few settings :func:`configured_sources` reads, rebuilt from a cache key."""
+
+    def __init__(self, key: tuple[Any, ...]) -> None:
+        use_ooni, data_dir, _, files = key
+        self.verdict = SimpleNamespace(
+            ooni_fingerprints=use_ooni, fingerprint_files=[f[0] for f in files]
+        )
+        self.data_path = Path(data_dir) if data_dir is not None else None
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(paths: tuple[str, ...]) -> FingerprintDB:
-    return load_fingerprints(paths)
+def _load_cached(key: tuple[Any, ...]) -> FingerprintDB:
+    from censorwatch.fingerprint_sources import configured_sources
+
+    use_ooni, _, pointer, files = key
+    if use_ooni and (pointer is None or pointer[1] == -1) and not files:
+        return default_fingerprints()  # the same sets: one database per process
+
+    return database_from_sources(configured_sources(_CfgView(key)))

@@ -228,6 +228,8 @@ class Measurement:
     #: Name(s) of the blocking fingerprint(s) that matched, comma-separated.
     verdict_fingerprint: str | None = None
     verdict_version: str | None = None
+    #: Hash over the fingerprint sets that judged the row (``FingerprintDB.hash``).
+    verdict_fingerprints_hash: str | None = None
     scores: dict[str, Any] | None = None
     #: The full OONI-format document (IP scrubbed), when we have it.
     document: dict[str, Any] | None = field(default=None, repr=False)

@@ -83,7 +83,7 @@ def _start_worker(recompute_verdicts: bool, fingerprints: tuple[Any, ...] | None
     from .pipeline import Ingestor
 
     global _converter
-    db = FingerprintDB(fingerprints[0], fingerprints[1]) if fingerprints is not None else None
+    db = FingerprintDB(*fingerprints) if fingerprints is not None else None
     _converter = Ingestor(
         None,  # type: ignore[arg-type]
         recompute_verdicts=recompute_verdicts,
@@ -133,7 +133,11 @@ class ParallelConverter:
         if context.get_start_method() == "forkserver":
             context.set_forkserver_preload(["censorwatch.ingest.pipeline"])
         self.workers = workers
-        rows = None if fingerprints is None else (fingerprints.fingerprints, fingerprints.versions)
+        rows = (
+            None
+            if fingerprints is None
+            else (fingerprints.fingerprints, fingerprints.versions, fingerprints.sources)
+        )
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=context,

@@ -223,9 +223,9 @@ def recompute_verdict(
     ``confirmed``, ``failure``, ``scores``, ``blocking``) are left as OONI gave them; the
     engine fills ``verdict_*`` so OONI's and our probes' measurements are judged alike.
     ``fingerprints`` are the configured ones (``verdict.fingerprint_files``, as the probes
-    use them); None means the project's own.
+    use them); None means the default ones (the project's own and OONI's snapshot).
     """
-    return apply_verdict(measurement, judge(document, fingerprints))
+    return apply_verdict(measurement, judge(document, fingerprints), fingerprints)
 
 
 # --- fitting the schema ----------------------------------------------------------------------

@@ -278,10 +278,14 @@ class Prober:
             fingerprints=ctx.fingerprints,
         )
         failure = _unjudgeable(test_keys, bool(control) and control_failure is None, doh_answered)
-        if failure is not None and not verdict.confirmed:
+        answer_says_dns = (
+            verdict.blocking == "dns" and test_keys.get("dns_experiment_failure") is None
+        )
+        if failure is not None and not verdict.confirmed and not answer_says_dns:
             # Nothing answered: the resolver, the control and the site all failed (or there
             # was no control). That is what an offline machine looks like; it is stored as a
-            # failure, never as blocking.
+            # failure, never as blocking. A resolver that did answer, with a bogon or a
+            # loopback address, is a DNS signal of its own and keeps its verdict.
             kind, detail = failure
             doc, verdict = as_failure(doc, kind, detail, partial=True)
             return Result(started.url, started.category_code, doc, verdict, failure=kind)

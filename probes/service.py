@@ -286,7 +286,7 @@ def run_probe(
 
     def on_result(result: Result) -> None:
         m = Measurement.from_document(result.document, SOURCE_PROBE)
-        apply_verdict(m, result.verdict)
+        apply_verdict(m, result.verdict, ctx.fingerprints)
         pending.append(m)
         tally.add(result.document.get("test_keys") or {})
         key = "failed" if result.failure else (result.verdict.blocking or "undetermined")

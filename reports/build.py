@@ -291,6 +291,21 @@ def _method(result: AnalysisResult, store: Store, lang: Language) -> Method:
         testlist_by_category=tuple((code, _(category_name(code)), int(n)) for code, n in by_cat),
         testlist_changes=tuple((c.date(), action, url) for c, action, url in changes),
         rules_version=m.version,
+        fingerprint_sets=tuple(
+            (
+                str(f["name"]),
+                str(f["source"]),
+                lang.number(int(f["rows"])),
+                str(f["hash"])[:16],
+                str(f.get("date") or ""),
+            )
+            for f in getattr(m, "fingerprints", ())
+        ),
+        fingerprints_other_rows=(
+            lang.number(int(getattr(m, "rows_judged_with_other_fingerprints", 0)))
+            if getattr(m, "rows_judged_with_other_fingerprints", 0)
+            else ""
+        ),
     )
 
 

@@ -145,6 +145,10 @@ class Method:
     testlist_by_category: tuple[tuple[str, str, int], ...] = ()
     testlist_changes: tuple[tuple[dt.date, str, str], ...] = ()
     rules_version: str = ""
+    #: The fingerprint sets that judged the data: (name, source, rows, hash, date).
+    fingerprint_sets: tuple[tuple[str, str, str, str, str], ...] = ()
+    #: Measurements of the period judged with other sets (before ``censorwatch rejudge``).
+    fingerprints_other_rows: str = ""
 
 
 @dataclass(frozen=True)

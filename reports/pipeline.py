@@ -13,6 +13,7 @@ from pathlib import Path
 from censorwatch.analysis import Period, analyze, country_timezone, parse_period
 from censorwatch.config import Config
 from censorwatch.errors import InputError
+from censorwatch.fingerprints import fingerprints_from_config
 from censorwatch.measurement import utcnow
 from censorwatch.reports import editions
 from censorwatch.reports.build import build_model, read_sections, write_data_files
@@ -102,9 +103,15 @@ def generate_report(
         snapshot_ref = frozen.snapshot_ref
         log.info("rendering the frozen %s edition %s", frozen.status, frozen.id)
     else:
-        result = analyze(store, country, period, config.analysis)
+        fingerprints = fingerprints_from_config(config)
+        result = analyze(store, country, period, config.analysis, fingerprints=fingerprints)
         previous = analyze(
-            store, country, period.previous(), config.analysis, compare_previous=False
+            store,
+            country,
+            period.previous(),
+            config.analysis,
+            compare_previous=False,
+            fingerprints=fingerprints,
         )
     if result.coverage.measurements == 0 and not allow_empty:
         raise InputError(

@@ -79,7 +79,9 @@ def _lying_resolver(zone: dict) -> LabResolver:
         pytest.skip(f"cannot bind the namespace's resolver to {HOST_SIDE}:53: {exc}")
 
 
-def _probe_in(netns: str, tmp_path: Path, urls: list[str], control_url: str) -> tuple:
+def _probe_in(
+    netns: str, tmp_path: Path, urls: list[str], control_url: str, expect_rc: int = 0
+) -> tuple:
     """Run `censorwatch probe run` inside the namespace; (documents by host, process)."""
     lst = tmp_path / "kh.csv"
     lst.write_text(
@@ -125,7 +127,7 @@ def _probe_in(netns: str, tmp_path: Path, urls: list[str], control_url: str) -> 
         timeout=120,
         env=env,
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == expect_rc, proc.stderr
     assert "accept_risks" not in cfg.read_text(encoding="utf-8")  # consent for this run only
     docs = {}
     for line in out.read_text(encoding="utf-8").splitlines():
@@ -206,7 +208,11 @@ def test_cambodian_dns_answers_judged_in_a_namespace_without_a_test_helper(netns
     }
     lying = _lying_resolver(lying_zone)
     try:
-        docs, _proc = _probe_in(netns, tmp_path, [f"http://{h}/" for h in lying_zone], "")
+        # The OpenDNS answer is no DNS signal and, with no control and no route to the site,
+        # nothing else can judge it: a stored failure, so the run exits 3.
+        docs, proc = _probe_in(
+            netns, tmp_path, [f"http://{h}/" for h in lying_zone], "", expect_rc=3
+        )
     finally:
         lying.close()
     tk = {h: d["test_keys"] for h, d in docs.items()}
@@ -220,4 +226,6 @@ def test_cambodian_dns_answers_judged_in_a_namespace_without_a_test_helper(netns
     assert tk["pfblocker.test"]["x_verdict"]["confirmed"] is False
     assert tk["opendns.test"]["blocking"] is None
     assert tk["opendns.test"]["x_verdict"]["anomaly"] is False
+    assert tk["opendns.test"]["x_failure_kind"] == "no_control"
+    assert "1 of 4 URL(s) could not be judged (1 no_control)" in proc.stderr
     assert tk["loopback.test"]["blocking"] == "dns"

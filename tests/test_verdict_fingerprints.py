@@ -41,10 +41,12 @@ def test_own_file_is_versioned_and_in_oonis_schema():
     assert "<title>ERROR: Forbidden</title>" in patterns
 
 
-def test_default_db_is_cached_and_holds_our_rows():
+def test_default_db_is_cached_and_holds_our_rows_and_oonis():
     db = default_fingerprints()
     assert db is default_fingerprints()
-    assert len(db) == 5
+    assert [s["name"] for s in db.sources] == ["censorwatch", "ooni"]
+    assert [s["rows"] for s in db.sources] == [5, 150 + 1699]
+    assert len(db) == 5 + 150 + 1699
     assert [m.fingerprint.name for m in db.match_dns("36.37.242.94")] == [
         "cw.kh_dns_viettel_metfone_sinkhole"
     ]
@@ -62,7 +64,12 @@ def test_oonis_snapshot_loads_beside_ours(shared):
         ]
     )
     assert len(db) == 5 + 150 + 1699
-    assert db.versions[0].startswith("censorwatch.json@")
+    assert db.versions[0].startswith("censorwatch@")
+    assert [s["name"] for s in db.sources] == [
+        "censorwatch",
+        "file:fingerprints_dns.json",
+        "file:fingerprints_http.json",
+    ]
     assert [m.fingerprint.name for m in db.match_dns("10.10.34.36")] == ["ooni.ir_10dot10_ipv4_1"]
     hits = db.match_headers({"Location": "http://lamanlabuh.aduankonten.id/"})
     assert "ooni.id_lamanlabuh_kominfo" in [m.fingerprint.name for m in hits]
@@ -181,7 +188,12 @@ def test_config_key_adds_fingerprint_files(tmp_path, isolated_env):
     cfg = load_config(tmp_path / "censorwatch.toml")
     assert cfg.verdict.fingerprint_files == [str(extra)]
     db = fingerprints_from_config(cfg)
-    assert len(db) == 6
+    assert [(s["name"], s["rows"]) for s in db.sources] == [
+        ("censorwatch", 5),
+        ("ooni", 150 + 1699),
+        ("file:wg.json", 1),
+    ]
+    assert db.hash != default_fingerprints().hash
     assert db.match_dns("192.0.2.77")[0].fingerprint.name == "wg.kh_new_sinkhole"
     assert fingerprints_from_config(load_config(None, cwd=tmp_path / "none")) is (
         default_fingerprints()

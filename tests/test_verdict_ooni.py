@@ -93,10 +93,23 @@ def meta_blocking(meta: dict) -> str:
     return json.loads(meta["scores"])["analysis"]["blocking_type"]
 
 
-def test_default_db_has_only_our_fingerprints_and_they_do_not_confirm_foreign_pages(shared):
+def test_without_oonis_fingerprints_the_indonesian_blockpage_is_missed(shared):
     doc = _doc(shared, "20250527233111.802678_ID_webconnectivity_5a37ec909dbf14e3.json")
-    v = judge(doc)  # no OONI fingerprints: the probe's own (missed) call stands
+    v = judge(doc, load_fingerprints())  # our own five only: the probe's (missed) call stands
     assert v.blocking == "false" and not v.confirmed and not v.fingerprints
+
+
+def test_default_db_confirms_what_oonis_fastpath_confirms(shared):
+    """A fresh install, no configuration: OONI's snapshot is loaded by default."""
+    doc = _doc(shared, "20250527233111.802678_ID_webconnectivity_5a37ec909dbf14e3.json")
+    v = judge(doc)
+    assert v.blocking == "http-diff" and v.confirmed
+    assert "ooni.id_lamanlabuh_kominfo" in v.fingerprints
+    v = judge(_doc(shared, "web_connectivity_ir_fp.json"))
+    assert v.blocking == "dns" and v.confirmed and "ooni.ir_10dot10_ipv4_1" in v.fingerprints
+    meta, raw = _rutor(shared)
+    v = judge(raw)
+    assert v.blocking == "http-diff" and v.confirmed is meta["confirmed"] is True
 
 
 def test_judge_does_not_modify_the_document(shared, ooni_db):

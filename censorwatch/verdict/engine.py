@@ -580,8 +580,13 @@ def _joined_names(names: tuple[str, ...]) -> str | None:
     return out or None
 
 
-def apply_verdict(m: Measurement, v: Verdict) -> Measurement:
+def apply_verdict(
+    m: Measurement, v: Verdict, fingerprints: FingerprintDB | None = None
+) -> Measurement:
     """Record ``v`` on ``m`` (in place, and returned) in the verdict columns.
+
+    ``fingerprints`` is the database ``v`` was judged with (None: the default one); its hash
+    goes on the row so ``censorwatch rejudge`` knows which rows older sets judged.
 
     For our own probe's measurements the engine *is* the pipeline that judges them, so the
     OONI-style flags (anomaly, confirmed, failure, blocking, accessible) are set from it too;
@@ -591,6 +596,9 @@ def apply_verdict(m: Measurement, v: Verdict) -> Measurement:
     m.verdict_confirmed = v.confirmed
     m.verdict_fingerprint = _joined_names(v.fingerprints)
     m.verdict_version = RULES_VERSION
+    m.verdict_fingerprints_hash = (
+        fingerprints if fingerprints is not None else default_fingerprints()
+    ).hash
     if m.source == SOURCE_PROBE:
         m.anomaly = v.anomaly
         m.confirmed = v.confirmed
