@@ -123,6 +123,7 @@ def judged_with_other_fingerprints(store: Store, scope: Scope, fingerprints: Fin
         t.measurement_start_time >= scope.period.utc_start,
         t.measurement_start_time < scope.period.utc_end,
         t.verdict_version.is_not(None),
+        t.document.is_not(None),
         sa.or_(
             t.verdict_fingerprints_hash.is_(None),
             t.verdict_fingerprints_hash != fingerprints.hash,
