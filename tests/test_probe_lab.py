@@ -445,11 +445,11 @@ def test_ctrl_c_during_a_run_keeps_what_was_measured(lab, tmp_path, monkeypatch)
     calls = {"n": 0}
     real_apply = service.apply_verdict
 
-    def interrupting_apply(m, v):
+    def interrupting_apply(m, v, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return real_apply(m, v)
+        return real_apply(m, v, *args, **kwargs)
 
     monkeypatch.setattr(service, "apply_verdict", interrupting_apply)
     cfg = lab.config(tmp_path, concurrency=1)
