@@ -25,6 +25,7 @@ from censorwatch.analysis.agreement import (
     both_anomalous_days,
     compare_sources,
 )
+from censorwatch.analysis.answers import blocking_answers
 from censorwatch.analysis.apps import app_table, judged_app_cells
 from censorwatch.analysis.changes import Changes, compare_periods
 from censorwatch.analysis.coverage import compute_coverage
@@ -200,6 +201,7 @@ def _analyze(
         }
         testlist = load_testlist(conn, period)
         ooni_reported = load_ooni_totals(conn, scope)
+        answers = blocking_answers(conn, scope, t, fingerprints, names)
         blocked_names = sorted(
             now.verdicts.loc[now.verdicts["verdict"].isin(BLOCKED_VERDICTS), "domain"]
         )
@@ -276,6 +278,7 @@ def _analyze(
         evidence=pick_evidence(anomalous, domains, now.both_anomalous),
         events=events,
         network_names=names,
+        blocking_answers=answers,
     )
 
 

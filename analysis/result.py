@@ -8,7 +8,7 @@ renamed or removed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -89,6 +89,10 @@ class AnalysisResult:
     evidence: pd.DataFrame
     events: list[Event]
     network_names: dict[int, str]
+    #: Suspicious DNS answer addresses vetted by the machine, one object per address (see
+    #: :mod:`censorwatch.analysis.answers`): blocking first, then unclear, then false
+    #: positives, each by measurements (most first).
+    blocking_answers: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def blocked(self) -> pd.DataFrame:
@@ -141,6 +145,7 @@ class AnalysisResult:
             "agreement": self.agreement.table,
             "agreement_by_domain": self.agreement.by_domain,
             "evidence": self.evidence,
+            "blocking_answers": _answers_table(self.blocking_answers),
             "events": pd.DataFrame(
                 [e.to_dict() for e in self.events],
                 columns=["date", "end_date", "label", "kind", "source"],
@@ -193,8 +198,44 @@ class AnalysisResult:
             "apps": _records(self.apps),
             "apps_by_network": _records(self.apps_by_network.drop(columns="month")),
             "events": [e.to_dict() for e in self.events],
+            "blocking_answers": [dict(a) for a in self.blocking_answers],
             "method": self.method.to_dict(),
         }
+
+
+ANSWER_COLUMNS = [
+    "ip",
+    "verdict",
+    "asn",
+    "as_org_name",
+    "networks",
+    "domain_count",
+    "domains",
+    "measurements",
+    "in_own_network",
+    "control_returned",
+    "tls_valid_for_site",
+    "bogon",
+    "fingerprint",
+    "reasons",
+    "decision",
+]
+
+
+def _answers_table(answers: list[dict[str, Any]]) -> pd.DataFrame:
+    """``blocking_answers`` as one flat row per address (lists joined with ``;``)."""
+    rows = [
+        {
+            **{k: a[k] for k in ANSWER_COLUMNS if k in a and k not in ("networks", "decision")},
+            "networks": ";".join(f"AS{n['asn']}" for n in a["networks"]),
+            "domain_count": a["domains"]["count"],
+            "domains": ";".join(a["domains"]["names"]),
+            "reasons": "; ".join(a["reasons"]),
+            "decision": (a.get("decision") or {}).get("decision"),
+        }
+        for a in answers
+    ]
+    return pd.DataFrame(rows, columns=ANSWER_COLUMNS)
 
 
 def _flat(df: pd.DataFrame) -> pd.DataFrame:

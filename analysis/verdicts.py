@@ -52,6 +52,8 @@ class Thresholds:
     still_blocked_days: int = 30
     apps_min_anomaly_rate: float = 0.5
     apps_min_measurements: int = 3
+    sinkhole_min_domains: int = 5
+    bogon_min_domains: int = 1
 
     @classmethod
     def from_settings(cls, settings: AnalysisSettings) -> Thresholds:
@@ -77,6 +79,8 @@ class Thresholds:
             "confirmed_min_measurements",
             "still_blocked_days",
             "apps_min_measurements",
+            "sinkhole_min_domains",
+            "bogon_min_domains",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"analysis.{name}: expected 1 or more, got {getattr(self, name)}")

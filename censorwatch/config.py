@@ -255,6 +255,12 @@ class AnalysisSettings:
     #: ``apps_min_measurements`` judged measurements.
     apps_min_anomaly_rate: float = 0.5
     apps_min_measurements: int = 3
+    #: A suspicious DNS answer address (one the control never returned and no TLS handshake
+    #: with the site's name validated) is a sinkhole, "blocking", when one network's resolver
+    #: answered it for at least this many unrelated domains (distinct registrable domains).
+    sinkhole_min_domains: int = 5
+    #: A bogon answer (127.0.0.1, 10.x, ...) is "blocking" once answered for this many domains.
+    bogon_min_domains: int = 1
     #: CSV of event annotations (date,end_date,label,kind,source), relative to the config
     #: file; empty: none.
     events_path: str = ""
