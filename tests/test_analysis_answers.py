@@ -1,0 +1,314 @@
+"""``blocking_answers``: DNS answers vetted by the machine, on a half-year built from real data.
+
+The half-year (January to June 2023, Cambodia) is made of real OONI Probe documents from
+``../shared/fixtures`` (the Web Connectivity v0.5.28 QA runs and a v0.4.1 measurement),
+rewritten here in memory (country, network, URL, answer addresses and their AS) and ingested
+through the normal ingest path:
+
+* an unknown sinkhole inside Cogetel's own network, answered for six unrelated domains (five
+  v0.5 documents and one v0.4): **blocking**, no fingerprint;
+* a bogon answer (10.20.30.40): **blocking**;
+* a Cisco OpenDNS answer (146.112.61.106, AS36692) on which a TLS handshake with the site's
+  name validated: **false-positive**;
+* a Metfone address answered for two domains only: **unclear**;
+* accessible measurements, which are never read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import shared_fixture
+
+from censorwatch.analysis import analyze, parse_period
+from censorwatch.analysis.answers import candidate_query, registrable_domain
+from censorwatch.analysis.load import Scope
+from censorwatch.cli import cli
+from censorwatch.ingest.files import iter_file
+from censorwatch.ingest.pipeline import Ingestor
+from censorwatch.store.models import AnswerDecision
+
+KH = "Asia/Phnom_Penh"
+COGETEL, METFONE, SMART = 23673, 38623, 38901
+NAMES = {COGETEL: "Cogetel Online", METFONE: "Viettel (Cambodia)", SMART: "Smart Axiata"}
+SINKHOLE = "203.189.136.20"
+BOGON = "10.20.30.40"
+OPENDNS = "146.112.61.106"
+UNCLEAR_IP = "175.100.10.10"
+#: Unrelated domains (and one host of the same registrable domain as another).
+SINKHOLED = [
+    "www.rfa.org",
+    "khmer.rfa.org",
+    "www.voacambodia.com",
+    "vodkhmer.news",
+    "www.cambodiadaily.com",
+    "thediplomat.com",
+]
+V04_SINKHOLED = "www.hrw.org"
+
+ANSWER_KEYS = {
+    "ip",
+    "verdict",
+    "asn",
+    "as_org_name",
+    "networks",
+    "domains",
+    "control_returned",
+    "tls_valid_for_site",
+    "bogon",
+    "fingerprint",
+    "reasons",
+}
+
+
+def qa(line: int) -> str:
+    """Line ``line`` (1-based) of the QA measurements, as JSON text."""
+    path = shared_fixture("ooni", "webconnectivity-qa", "measurements.jsonl")
+    with path.open(encoding="utf-8") as fh:
+        for i, text in enumerate(fh, 1):
+            if i == line:
+                return text
+    raise AssertionError(line)
+
+
+def rewrite(text: str, replace: dict[str, str], asn: int, when: dt.datetime) -> dict:
+    """A real document moved to Cambodia: text replacements, then the probe's fields."""
+    for old, new in replace.items():
+        text = text.replace(old, new)
+    doc = json.loads(text)
+    doc.update(
+        probe_cc="KH",
+        probe_asn=f"AS{asn}",
+        probe_network_name=NAMES[asn],
+        measurement_start_time=when.strftime("%Y-%m-%d %H:%M:%S"),
+        report_id=f"{when:%Y%m%dT%H%M%SZ}_webconnectivity_KH_{asn}_n1_cwtest{asn}",
+    )
+    return doc
+
+
+def half_year() -> list[dict]:
+    docs = []
+    day = dt.datetime(2023, 1, 3, 2, 0)
+
+    def next_day() -> dt.datetime:
+        nonlocal day
+        day += dt.timedelta(days=9)
+        return day
+
+    # v0.5.28 tcpBlockingConnectionRefusedWithInconsistentDNS: the resolver answers an
+    # address of the ISP's own network that refuses connections.
+    refused = qa(110)
+    for host in SINKHOLED:
+        docs.append(
+            rewrite(
+                refused,
+                {
+                    "www.example.org": host,
+                    "83.224.65.41": SINKHOLE,
+                    '"asn":30722': f'"asn":{COGETEL}',
+                    '"asn": 30722': f'"asn": {COGETEL}',
+                    "Vodafone Italia S.p.A.": "Cogetel Online",
+                },
+                COGETEL,
+                next_day(),
+            )
+        )
+    # v0.4.1 (the IR measurement): the system resolver's one answer, no control ip_info.
+    ir = shared_fixture("ooni", "measurements", "web_connectivity_ir_fp.json").read_text("utf-8")
+    docs.append(
+        rewrite(
+            ir,
+            {"www.facebook.com": V04_SINKHOLED, "10.10.34.36": SINKHOLE},
+            COGETEL,
+            next_day(),
+        )
+    )
+    # v0.5.28 dnsBlockingBOGON: a private address.
+    docs.append(
+        rewrite(
+            qa(27),
+            {"www.example.com": "www.facebook.com", "10.10.34.35": BOGON},
+            SMART,
+            next_day(),
+        )
+    )
+    # v0.5.28 httpDiffWithInconsistentDNS: the resolver's address serves another page over
+    # HTTP, but a TLS handshake with the site's name validates on it (OpenDNS-style).
+    for host in ("www.reddit.com", "www.bbc.com"):
+        docs.append(
+            rewrite(
+                qa(53),
+                {
+                    "www.example.com": host,
+                    "130.192.182.17": OPENDNS,
+                    '"asn":137,': '"asn":36692,',
+                    '"asn": 137,': '"asn": 36692,',
+                    "Consortium GARR": "Cisco OpenDNS, LLC",
+                },
+                METFONE,
+                next_day(),
+            )
+        )
+    # The same refused-connection run, for two domains only, on Metfone.
+    for host in ("www.khmertimeskh.com", "www.phnompenhpost.com"):
+        docs.append(
+            rewrite(
+                refused,
+                {
+                    "www.example.org": host,
+                    "83.224.65.41": UNCLEAR_IP,
+                    "Vodafone Italia S.p.A.": "Viettel (Cambodia)",
+                },
+                METFONE,
+                next_day(),
+            )
+        )
+    # v0.5.28 successWithHTTPS: accessible, never a candidate.
+    for host in ("www.google.com", "www.wikipedia.org"):
+        docs.append(rewrite(qa(104), {"www.example.com": host}, SMART, next_day()))
+    assert day < dt.datetime(2023, 7, 1)
+    return docs
+
+
+def ingest(store, tmp_path: Path) -> None:
+    path = tmp_path / "half-year.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in half_year()), encoding="utf-8")
+    ingestor = Ingestor(store, batch_size=7)
+    ingestor.ingest_records(iter_file(path))
+
+
+def by_ip(answers: list[dict]) -> dict[str, dict]:
+    return {a["ip"]: a for a in answers}
+
+
+@pytest.fixture
+def vetted(store, tmp_path):
+    ingest(store, tmp_path)
+    with store.session() as s:
+        s.add(
+            AnswerDecision(
+                ip=SINKHOLE,
+                decision="accept",
+                reason="Cogetel's sinkhole, seen by the working group",
+                decided_by="analyst",
+                decided_at=dt.datetime(2023, 7, 2, 9, 0),
+                country="KH",
+                asn=COGETEL,
+            )
+        )
+        s.commit()
+    result = analyze(store, "KH", parse_period("2023-01..2023-06", KH), compare_previous=False)
+    return result
+
+
+def test_unknown_sinkhole_bogon_and_false_positive(vetted) -> None:
+    answers = vetted.blocking_answers
+    found = by_ip(answers)
+    assert set(found) == {SINKHOLE, BOGON, OPENDNS, UNCLEAR_IP}
+    for a in answers:
+        assert set(a) >= ANSWER_KEYS
+        assert a["verdict"] in ("blocking", "false-positive", "unclear")
+
+    sink = found[SINKHOLE]
+    assert sink["verdict"] == "blocking"
+    assert sink["fingerprint"] is None  # no fingerprint knows it
+    assert (sink["asn"], sink["as_org_name"]) == (COGETEL, "Cogetel Online")
+    assert sink["in_own_network"] is True
+    assert sink["networks"] == [{"asn": COGETEL, "name": "Cogetel Online", "domains": 6}]
+    assert sink["domains"]["count"] == 7 and sink["domains"]["unrelated"] == 6
+    assert sink["domains"]["names"] == sorted([*SINKHOLED, V04_SINKHOLED])
+    assert sink["measurements"] == 7
+    assert (sink["control_returned"], sink["tls_valid_for_site"], sink["bogon"]) == (
+        False,
+        False,
+        False,
+    )
+    assert any("6 unrelated domains on Cogetel Online" in r for r in sink["reasons"])
+    assert any("own network" in r for r in sink["reasons"])
+    assert sink["decision"] == {
+        "decision": "accept",
+        "reason": "Cogetel's sinkhole, seen by the working group",
+        "decided_by": "analyst",
+        "decided_at": "2023-07-02T09:00:00",
+    }
+
+    bogon = found[BOGON]
+    assert bogon["verdict"] == "blocking" and bogon["bogon"] is True
+    assert bogon["domains"] == {"count": 1, "names": ["www.facebook.com"], "unrelated": 1}
+    assert bogon["networks"][0]["asn"] == SMART
+    assert any("bogon" in r for r in bogon["reasons"])
+    assert bogon["decision"] is None
+
+    fp = found[OPENDNS]
+    assert fp["verdict"] == "false-positive"
+    assert fp["tls_valid_for_site"] is True and fp["control_returned"] is False
+    assert (fp["asn"], fp["as_org_name"]) == (36692, "Cisco OpenDNS, LLC")
+    assert fp["in_own_network"] is False
+    assert fp["domains"]["names"] == ["www.bbc.com", "www.reddit.com"]
+    assert any("TLS handshake" in r for r in fp["reasons"])
+
+    assert found[UNCLEAR_IP]["verdict"] == "unclear"
+    # blocking first, then unclear, then false positives; by measurements within each
+    assert [a["ip"] for a in answers] == [SINKHOLE, BOGON, UNCLEAR_IP, OPENDNS]
+
+
+def test_thresholds_come_from_the_settings(store, tmp_path) -> None:
+    from censorwatch.config import AnalysisSettings
+
+    ingest(store, tmp_path)
+    settings = AnalysisSettings(sinkhole_min_domains=7, bogon_min_domains=2)
+    result = analyze(
+        store, "KH", parse_period("2023-01..2023-06", KH), settings, compare_previous=False
+    )
+    found = by_ip(result.blocking_answers)
+    assert found[SINKHOLE]["verdict"] == "unclear"  # 6 unrelated domains < 7
+    assert found[BOGON]["verdict"] == "unclear"
+    thresholds = result.to_json()["method"]["thresholds"]
+    assert (thresholds["sinkhole_min_domains"], thresholds["bogon_min_domains"]) == (7, 2)
+
+
+def test_only_candidate_rows_are_read(store, tmp_path) -> None:
+    ingest(store, tmp_path)
+    scope = Scope("KH", parse_period("2023-01..2023-06", KH))
+    with store.engine.connect() as conn:
+        rows = conn.execute(candidate_query(scope)).all()
+    # 14 documents; the two accessible ones are not candidates
+    assert len(half_year()) == 14 and len(rows) == 12
+
+
+def test_registrable_domains() -> None:
+    assert registrable_domain("www.rfa.org") == registrable_domain("khmer.rfa.org") == "rfa.org"
+    assert registrable_domain("moi.gov.kh") == "moi.gov.kh"
+    assert registrable_domain("Example.COM.") == "example.com"
+
+
+def test_cli_json(isolated_env: Path, tmp_path: Path) -> None:
+    path = tmp_path / "half-year.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in half_year()), encoding="utf-8")
+    runner = CliRunner()
+    out = runner.invoke(cli, ["ingest", "file", str(path)], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(
+        cli,
+        ["analyze", "--country", "KH", "--period", "2023-01..2023-06", "--format", "json"],
+        catch_exceptions=False,
+    )
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    answers = data["blocking_answers"]
+    assert [a["verdict"] for a in answers] == ["blocking", "blocking", "unclear", "false-positive"]
+    assert set(answers[0]) >= ANSWER_KEYS
+    assert answers[0]["ip"] == SINKHOLE and answers[0]["fingerprint"] is None
+    assert answers[-1]["ip"] == OPENDNS and answers[-1]["tls_valid_for_site"] is True
+    assert data["method"]["thresholds"]["sinkhole_min_domains"] == 5
+    assert data["method"]["thresholds"]["bogon_min_domains"] == 1
+
+
+def test_without_shared_data_nothing_is_suspicious(store) -> None:
+    result = analyze(store, "KH", parse_period("2023-01..2023-06", KH), compare_previous=False)
+    assert result.blocking_answers == []
+    assert result.to_json()["blocking_answers"] == []
