@@ -145,7 +145,7 @@ class AnalysisResult:
             "agreement": self.agreement.table,
             "agreement_by_domain": self.agreement.by_domain,
             "evidence": self.evidence,
-            "blocking_answers": _answers_table(self.blocking_answers),
+            "blocking_answers": _answers_table(getattr(self, "blocking_answers", None) or []),
             "events": pd.DataFrame(
                 [e.to_dict() for e in self.events],
                 columns=["date", "end_date", "label", "kind", "source"],
@@ -198,7 +198,7 @@ class AnalysisResult:
             "apps": _records(self.apps),
             "apps_by_network": _records(self.apps_by_network.drop(columns="month")),
             "events": [e.to_dict() for e in self.events],
-            "blocking_answers": [dict(a) for a in self.blocking_answers],
+            "blocking_answers": [dict(a) for a in getattr(self, "blocking_answers", None) or []],
             "method": self.method.to_dict(),
         }
 

@@ -23,6 +23,7 @@ from censorwatch.errors import InputError
 from censorwatch.reports.i18n import Language
 from censorwatch.reports.markdown import read_markdown_section
 from censorwatch.reports.model import (
+    AnswerRow,
     AppRow,
     CategoryRow,
     DataFile,
@@ -91,6 +92,14 @@ THRESHOLD_MEANINGS = {
         "Smallest share of anomalous measurements for an app to count as blocked on a network."
     ),
     "apps_min_measurements": N_("Fewest judged measurements for a verdict on an app."),
+    "sinkhole_min_domains": N_(
+        "Fewest unrelated domains for which one network's resolver gave a suspicious address "
+        "for the machine to call that address blocking (a sinkhole)."
+    ),
+    "bogon_min_domains": N_(
+        "Fewest domains answered with a reserved (bogon) address for the machine to call that "
+        "address blocking."
+    ),
 }
 
 LIMITS = (
@@ -306,6 +315,51 @@ def _method(result: AnalysisResult, store: Store, lang: Language) -> Method:
             if getattr(m, "rows_judged_with_other_fingerprints", 0)
             else ""
         ),
+        answers=tuple(
+            _answer_row(a, lang) for a in getattr(result, "blocking_answers", None) or ()
+        ),
+        answers_min_domains=lang.number(int(m.thresholds.get("sinkhole_min_domains", 5))),
+    )
+
+
+def _answer_row(answer: dict[str, Any], lang: Language) -> AnswerRow:
+    """One ``blocking_answers`` object for the methodology table; the reasons are written
+    from its fields in the report's language (the JSON's reasons are English)."""
+    _ = lang.gettext
+    reasons = []
+    if answer["tls_valid_for_site"]:
+        reasons.append(_("a TLS handshake with the website's name validated on this address"))
+    if answer["control_returned"]:
+        reasons.append(_("the uncensored control returned this address"))
+    if answer["bogon"]:
+        reasons.append(_("a reserved (bogon) address that no public website has"))
+    networks = answer["networks"]
+    if networks:
+        top = networks[0]
+        n = int(top["domains"])
+        reasons.append(
+            lang.ngettext(
+                "given for %(n)s unrelated domain on %(network)s",
+                "given for %(n)s unrelated domains on %(network)s",
+                n,
+            )
+            % {"n": lang.number(n), "network": top["name"]}
+        )
+    if answer.get("in_own_network"):
+        reasons.append(_("inside the answering network's own addresses"))
+    if answer["fingerprint"]:
+        reasons.append(_("known fingerprint: %(name)s") % {"name": answer["fingerprint"]})
+    else:
+        reasons.append(_("no known fingerprint"))
+    asn = answer.get("asn")
+    network = f"AS{asn} {answer.get('as_org_name') or ''}".strip() if asn else ""
+    return AnswerRow(
+        ip=str(answer["ip"]),
+        verdict=str(answer["verdict"]),
+        network=network,
+        answered_on=tuple(str(n["name"]) for n in networks),
+        domains=int(answer["domains"]["count"]),
+        reasons=tuple(reasons),
     )
 
 
@@ -383,6 +437,7 @@ def write_data_files(result: AnalysisResult, directory: Path) -> list[DataFile]:
         "apps_by_network": N_("instant messaging and circumvention tools per network"),
         "changes": N_("changes since the previous period"),
         "evidence": N_("measurements cited as evidence"),
+        "blocking_answers": N_("suspicious DNS answers, vetted by the machine"),
     }
     files: list[DataFile] = []
     embedded = 0

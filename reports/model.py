@@ -134,6 +134,21 @@ class Threshold:
 
 
 @dataclass(frozen=True)
+class AnswerRow:
+    """A suspicious DNS answer address as the machine vetted it (``blocking_answers``)."""
+
+    ip: str
+    verdict: str  # blocking, false-positive, unclear
+    #: The address's own network, e.g. "AS36692 Cisco OpenDNS, LLC" ("" when unknown).
+    network: str
+    #: The networks whose resolvers gave it (names or ASNs).
+    answered_on: tuple[str, ...]
+    domains: int
+    #: Why, in the report's language.
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Method:
     """The method as configured, for the methodology section (and the key findings' citations)."""
 
@@ -149,6 +164,10 @@ class Method:
     fingerprint_sets: tuple[tuple[str, str, str, str, str], ...] = ()
     #: Measurements of the period judged with other sets (before ``censorwatch rejudge``).
     fingerprints_other_rows: str = ""
+    #: Suspicious DNS answers, vetted by the machine (blocking, unclear, false positives).
+    answers: tuple[AnswerRow, ...] = ()
+    #: ``sinkhole_min_domains`` as the report writes numbers.
+    answers_min_domains: str = ""
 
 
 @dataclass(frozen=True)

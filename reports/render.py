@@ -153,6 +153,7 @@ def render_report(model: ReportModel, lang_code: str = "en") -> str:
         method_names=vocabulary.METHOD_NAMES,
         status_names=vocabulary.STATUS_NAMES,
         verdict_names=vocabulary.VERDICT_NAMES,
+        answer_verdict_names=vocabulary.ANSWER_VERDICT_NAMES,
         app_status_names=vocabulary.APP_STATUS_NAMES,
         change_names=vocabulary.CHANGE_NAMES,
     )

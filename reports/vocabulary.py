@@ -20,6 +20,13 @@ VERDICT_NAMES = {
     "accessible": N_("accessible"),
 }
 
+#: The machine's verdict on a suspicious DNS answer address (``blocking_answers``).
+ANSWER_VERDICT_NAMES = {
+    "blocking": N_("blocking"),
+    "false-positive": N_("false positive"),
+    "unclear": N_("unclear"),
+}
+
 METHOD_NAMES = {
     "dns": N_("DNS"),
     "tcp_ip": N_("TCP/IP"),

@@ -312,3 +312,52 @@ def test_without_shared_data_nothing_is_suspicious(store) -> None:
     result = analyze(store, "KH", parse_period("2023-01..2023-06", KH), compare_previous=False)
     assert result.blocking_answers == []
     assert result.to_json()["blocking_answers"] == []
+
+
+EVIL = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
+
+
+def test_report_annex_table(vetted, store) -> None:
+    """The methodology shows the vetted answers, in English and Khmer, from the analysis."""
+    from censorwatch.reports.build import build_model
+    from censorwatch.reports.i18n import get_language
+    from censorwatch.reports.model import Edition
+    from censorwatch.reports.render import render_report
+
+    edition = Edition("draft", "WG", dt.datetime(2023, 7, 5), "0" * 64, "1" * 64)
+    for code, words in (
+        ("en", ("Suspicious DNS answers, vetted by the machine", "false positive", "no known")),
+        ("km", ("ចម្លើយ DNS ដែលគួរឱ្យសង្ស័យ", "វិជ្ជមានមិនពិត", "គ្មានស្នាមសម្គាល់")),
+    ):
+        model = build_model(vetted, None, store, get_language(code), edition)
+        rows = model.method.answers
+        assert [r.ip for r in rows] == [SINKHOLE, BOGON, UNCLEAR_IP, OPENDNS]
+        assert rows[0].network == "AS23673 Cogetel Online"
+        assert rows[0].answered_on == ("Cogetel Online",) and rows[0].domains == 7
+        html = render_report(model, code)
+        method = html[html.index('id="method"') : html.index('id="coverage"')]
+        assert 'id="answers"' in method and SINKHOLE in method and OPENDNS in method
+        for word in words:
+            assert word in method, word
+
+
+def test_report_annex_escapes_network_text(report_model) -> None:
+    import dataclasses
+
+    from censorwatch.reports.model import AnswerRow
+    from censorwatch.reports.render import render_report
+
+    model = report_model(evil=EVIL)
+    row = AnswerRow(
+        ip="203.0.113.7" + EVIL,
+        verdict="blocking",
+        network="AS1 Org" + EVIL,
+        answered_on=("ISP" + EVIL,),
+        domains=5,
+        reasons=("given on ISP" + EVIL,),
+    )
+    model.method = dataclasses.replace(model.method, answers=(row,), answers_min_domains="5")
+    html = render_report(model, "en")
+    assert 'id="answers"' in html
+    assert "<script>" not in html and "<img" not in html
+    assert "AS1 Org&#34;&gt;&lt;script&gt;" in html or "AS1 Org&quot;&gt;&lt;script&gt;" in html
