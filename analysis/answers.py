@@ -16,8 +16,8 @@ documents already hold, for one country and period (docs/analysis-method.md, sec
   matches;
 * **per address**: where it was answered, for which hosts, whether any control of the
   period returned it, whether a TLS handshake with the site's name validated on it (the
-  probe's, or the test helper's ``control.ip_info`` flag), whether it is a bogon, which
-  fingerprint knows it;
+  probe's, the test helper's ``control.tls_handshake``, or its ``control.ip_info`` flag),
+  whether it is a bogon, which fingerprint knows it;
 * **the rule**, in this order: *false positive* when a TLS handshake validated it for the
   site, the control returned it, or a false-positive fingerprint matches; *blocking* when a
   national or ISP censorship fingerprint matches, a bogon was answered for at least
@@ -150,8 +150,17 @@ def _orgs(tk: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def _endpoint_ip(address: str) -> str:
+    """``1.2.3.4:443`` -> ``1.2.3.4``, ``[2001:db8::1]:443`` -> ``2001:db8::1``."""
+    if address.startswith("["):
+        return address[1:].split("]", 1)[0]
+    return address.rsplit(":", 1)[0] if address.count(":") == 1 else address
+
+
 def _tls_valid(tk: Mapping[str, Any], host: str) -> set[str]:
-    """Addresses on which a TLS handshake with ``host`` as SNI validated the certificate."""
+    """Addresses on which a TLS handshake with ``host`` as SNI validated the certificate: the
+    probe's own handshakes (every one, whoever chose the address), and the control's
+    (``control.tls_handshake``, the test helper's handshakes with the probe's addresses)."""
     out = set()
     for hs in _list(tk.get("tls_handshakes")):
         hs = _map(hs)
@@ -159,11 +168,14 @@ def _tls_valid(tk: Mapping[str, Any], host: str) -> set[str]:
             continue
         if str(hs.get("server_name") or "").lower() != host:
             continue
-        address = str(hs.get("address") or "")
-        ip = address.rsplit(":", 1)[0] if address.count(":") == 1 else address
-        if address.startswith("["):
-            ip = address[1:].split("]", 1)[0]
-        out.add(ip)
+        out.add(_endpoint_ip(str(hs.get("address") or "")))
+    for endpoint, hs in _map(_map(tk.get("control")).get("tls_handshake")).items():
+        hs = _map(hs)
+        if hs.get("status") is not True or hs.get("failure") is not None:
+            continue
+        if str(hs.get("server_name") or host).lower() != host:
+            continue
+        out.add(_endpoint_ip(str(endpoint)))
     return out
 
 

@@ -361,3 +361,103 @@ def test_report_annex_escapes_network_text(report_model) -> None:
     assert 'id="answers"' in html
     assert "<script>" not in html and "<img" not in html
     assert "AS1 Org&#34;&gt;&lt;script&gt;" in html or "AS1 Org&quot;&gt;&lt;script&gt;" in html
+
+
+OWN_SINK = "103.216.49.10"
+OWN_CDN = "104.16.1.1"
+
+
+def own_document(host: str, answer: str, when: dt.datetime, control_tls_ok: bool) -> dict:
+    """A document of censorwatch's own probe (v0.4 shape, as probes/ writes it)."""
+    from censorwatch.probes.document import RunInfo, build_document
+
+    site = "93.184.216.34"
+    run = RunInfo(
+        report_id=f"{when:%Y%m%dT%H%M%SZ}_webconnectivity_KH_{SMART}_n1_cwownprobe",
+        probe_cc="KH",
+        probe_asn=SMART,
+        probe_network_name=NAMES[SMART],
+        test_start_time=when,
+        resolver_label="system",
+    )
+    endpoint = f"{answer}:443"
+    tk = {
+        "queries": [
+            {
+                "answers": [{"answer_type": "A", "ipv4": answer, "ttl": 300}],
+                "engine": "system",
+                "failure": None,
+                "hostname": host,
+                "query_type": "A",
+                "resolver_address": "system",
+                "tags": ["classic", "depth=0"],
+            }
+        ],
+        "control": {
+            "dns": {"failure": None, "addrs": [site]},
+            "tcp_connect": {
+                endpoint: {"status": True, "failure": None},
+                f"{site}:443": {"status": True, "failure": None},
+            },
+            "tls_handshake": {
+                endpoint: {
+                    "server_name": host,
+                    "status": control_tls_ok,
+                    "failure": None if control_tls_ok else "ssl_invalid_hostname",
+                }
+            },
+            "http_request": {
+                "body_length": 1256,
+                "failure": None,
+                "title": "Example Domain",
+                "headers": {"Content-Type": "text/html"},
+                "status_code": 200,
+            },
+        },
+        "control_failure": None,
+        "tcp_connect": [{"ip": answer, "port": 443, "status": {"success": True, "failure": None}}],
+        "tls_handshakes": [
+            {
+                "address": endpoint,
+                "server_name": host,
+                "failure": "connection_reset",
+                "no_tls_verify": False,
+            }
+        ],
+        "requests": [
+            {
+                "failure": "connection_reset",
+                "request": {"url": f"https://{host}/", "method": "GET", "headers": {}},
+                "response": {},
+            }
+        ],
+    }
+    doc, _verdict = build_document(
+        run, url=f"https://{host}/", start=when, runtime=1.0, category_code=None, test_keys=tk
+    )
+    return doc
+
+
+def test_own_probe_documents(store, tmp_path) -> None:
+    """censorwatch's own probe: a sinkhole for five unrelated domains is blocking; an address
+    on which the control's TLS handshake with the site's name validated is a false positive.
+    (The probe writes no ASN for its answers: ``asn`` stays null.)"""
+    docs = []
+    when = dt.datetime(2023, 2, 1, 1, 0)
+    hosts = ["www.rfa.org", "vodkhmer.news", "www.hrw.org", "thediplomat.com", "www.voa.gov"]
+    for i, host in enumerate(hosts):
+        docs.append(own_document(host, OWN_SINK, when + dt.timedelta(days=i), False))
+    docs.append(own_document("www.reddit.com", OWN_CDN, when + dt.timedelta(days=9), True))
+    path = tmp_path / "own.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
+    Ingestor(store).ingest_records(iter_file(path))
+    result = analyze(store, "KH", parse_period("2023-01..2023-06", KH), compare_previous=False)
+    found = by_ip(result.blocking_answers)
+    assert set(found) == {OWN_SINK, OWN_CDN}
+    sink = found[OWN_SINK]
+    assert set(sink) >= ANSWER_KEYS
+    assert sink["verdict"] == "blocking" and sink["asn"] is None
+    assert sink["networks"] == [{"asn": SMART, "name": "Smart Axiata", "domains": 5}]
+    assert sink["domains"]["names"] == sorted(hosts)
+    cdn = found[OWN_CDN]
+    assert cdn["verdict"] == "false-positive" and cdn["tls_valid_for_site"] is True
