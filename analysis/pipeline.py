@@ -201,7 +201,11 @@ def _analyze(
         }
         testlist = load_testlist(conn, period)
         ooni_reported = load_ooni_totals(conn, scope)
-        answers = blocking_answers(conn, scope, t, fingerprints, names)
+        web = now.web
+        dns_domains = sorted(
+            set(web.loc[(web["m_dns"] > 0) | (web["confirmed"] > 0), "domain"].astype(str))
+        )
+        answers = blocking_answers(conn, scope, t, fingerprints, names, dns_domains)
         blocked_names = sorted(
             now.verdicts.loc[now.verdicts["verdict"].isin(BLOCKED_VERDICTS), "domain"]
         )

@@ -30,6 +30,7 @@ from censorwatch.analysis.load import Scope
 from censorwatch.cli import cli
 from censorwatch.ingest.files import iter_file
 from censorwatch.ingest.pipeline import Ingestor
+from censorwatch.store import open_store
 from censorwatch.store.models import AnswerDecision
 
 KH = "Asia/Phnom_Penh"
@@ -461,3 +462,13 @@ def test_own_probe_documents(store, tmp_path) -> None:
     assert sink["domains"]["names"] == sorted(hosts)
     cdn = found[OWN_CDN]
     assert cdn["verdict"] == "false-positive" and cdn["tls_valid_for_site"] is True
+
+
+def test_candidates_read_through_the_domain_index(sqlite_url) -> None:
+    """On SQLite the vetting reads the DNS-anomalous domains' rows, not the period's."""
+    with open_store(sqlite_url) as store, store.engine.connect() as conn:
+        scope = Scope("KH", parse_period("2023-01..2023-06", KH))
+        stmt = candidate_query(scope, ["a.example", "b.example"], "sqlite")
+        sql = str(stmt.compile(store.engine, compile_kwargs={"literal_binds": True}))
+        plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+    assert "USING INDEX ix_measurements_domain" in plan, plan
