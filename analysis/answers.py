@@ -207,7 +207,7 @@ def collect(
     for probe_asn, network_name, doc in documents:
         if doc.get("test_name") != "web_connectivity":
             continue
-        obs = observe(doc)
+        obs = observe(doc, dns_only=True)
         host = obs.hostname
         tk = _map(doc.get("test_keys"))
         ip_info = _map(_map(tk.get("control")).get("ip_info"))
