@@ -278,7 +278,7 @@ def _int(value: Any) -> int:
 
 
 def _network_label(asn: int, names: Mapping[int, str], own: Mapping[int, str]) -> str:
-    return own.get(asn) or names.get(asn) or f"AS{asn}"
+    return names.get(asn) or own.get(asn) or f"AS{asn}"
 
 
 def vet(

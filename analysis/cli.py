@@ -63,6 +63,7 @@ def write_outputs(
 
 def _print_table(result: AnalysisResult) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -134,6 +135,27 @@ def _print_table(result: AnalysisResult) -> None:
                 f"{int(rec['measurements']):,}",
                 f"{int(rec['anomalies']):,}",
                 rec["status"],
+            )
+        console.print(table)
+    answers = result.blocking_answers
+    if answers:
+        table = Table(
+            "address",
+            "verdict",
+            "AS",
+            "answered on",
+            "domains",
+            "why",
+            title="suspicious DNS answers, vetted by the machine",
+        )
+        for a in answers:  # text from the network: never read as rich markup
+            table.add_row(
+                escape(a["ip"]),
+                a["verdict"],
+                escape(f"AS{a['asn']} {a['as_org_name'] or ''}".strip() if a["asn"] else ""),
+                escape(", ".join(n["name"] for n in a["networks"])),
+                str(a["domains"]["count"]),
+                escape("; ".join(a["reasons"])),
             )
         console.print(table)
     if result.agreement.cells:

@@ -307,6 +307,12 @@ def test_cli_json(isolated_env: Path, tmp_path: Path) -> None:
     assert answers[-1]["ip"] == OPENDNS and answers[-1]["tls_valid_for_site"] is True
     assert data["method"]["thresholds"]["sinkhole_min_domains"] == 5
     assert data["method"]["thresholds"]["bogon_min_domains"] == 1
+    out = runner.invoke(
+        cli, ["analyze", "--country", "KH", "--period", "2023-01..2023-06"], catch_exceptions=False
+    )
+    assert out.exit_code == 0, out.output
+    assert "suspicious DNS answers, vetted by the machine" in out.stdout
+    assert SINKHOLE in out.stdout and "false-positive" in out.stdout
 
 
 def test_without_shared_data_nothing_is_suspicious(store) -> None:
