@@ -181,31 +181,6 @@ class _JsonlWriter:
         os.replace(self.tmp, self.path)
 
 
-def _libc_trim() -> Callable[[], None]:
-    """glibc's ``malloc_trim(0)``, or a no-op elsewhere (macOS, Windows, musl)."""
-    try:
-        import ctypes
-
-        trim = ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return lambda: None
-    trim.argtypes = [ctypes.c_size_t]
-    return lambda: trim(0) and None
-
-
-_trim_calls = {"n": 0}
-_TRIM = _libc_trim()
-
-
-def _give_back_memory() -> None:
-    """Every 8 batches, hand freed heap pages back to the system: the documents of a run
-    come and go by the thousand and glibc keeps their pages otherwise, which is most of what
-    a 2,000-URL run adds to the probe's start-up size (docs/performance.md)."""
-    _trim_calls["n"] += 1
-    if _trim_calls["n"] % 8 == 0:
-        _TRIM()
-
-
 def run_probe(
     cfg: Config,
     store: Store,
@@ -280,7 +255,6 @@ def run_probe(
             write_measurements(conn, pending, probe_run_id=run_id)
         counts["stored"] += len(pending)
         pending.clear()
-        _give_back_memory()
 
     tally = RunTally()
 
