@@ -172,6 +172,8 @@ def _decide(
     decided_by = check_decided_by(by if by is not None else app.config.testlists.author)
     cc = normalise_country(country if country is not None else app.config.country)
     network = normalise_asn(asn)
+    if decision != ACCEPT:
+        _refuse_rejecting_what_another_set_confirms(app, address)
     store = app.store()
     before = latest_decisions(store).get(address)
     d = record_decision(store, address, decision, reason, decided_by, country=cc, asn=network)
@@ -188,6 +190,26 @@ def _decide(
         click.echo(
             f"{d.ip} {'no longer confirms' if was else 'does not confirm'} measurements: it is "
             f"a known false positive ({fp.name}, decision #{d.id} by {d.decided_by}); {rejudge}."
+        )
+
+
+def _refuse_rejecting_what_another_set_confirms(app: App, address: str) -> None:
+    """A local rejection cannot undo another set's confirming row for the same address (the
+    verdict would be confirmed and not counted at once): say so, and write nothing."""
+    from censorwatch.answer_decisions import DecisionInputError
+    from censorwatch.fingerprints import CONFIRMATION_MIN_CONFIDENCE, fingerprints_from_config
+
+    others = [
+        m.fingerprint.name
+        for m in fingerprints_from_config(app.config).match_dns(address)
+        if not m.fingerprint.is_false_positive
+        and m.fingerprint.confidence_no_fp >= CONFIRMATION_MIN_CONFIDENCE
+    ]
+    if others:
+        raise DecisionInputError(
+            f"{address} is a blocking answer in a loaded set ({', '.join(others)}): a local "
+            "rejection cannot override it; report the false positive upstream, or leave the "
+            "set out ([verdict] ooni_fingerprints, fingerprint_files)"
         )
 
 

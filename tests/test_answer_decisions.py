@@ -250,6 +250,18 @@ def test_export_local_is_oonis_csv_schema_and_round_trips(isolated_env, tmp_path
     assert by_name["local.kh_dns_fp_198_51_100_9"].source.startswith("rejected by Dara on ")
 
 
+def test_rejecting_an_address_another_set_confirms_is_refused(isolated_env):
+    # OONI's Iranian national sinkhole: a local "fp" row could not undo OONI's confirming one.
+    result = CliRunner().invoke(
+        cli, ["fingerprints", "reject", "10.10.34.36", "--reason", "no", "--by", "Dara"]
+    )
+    assert result.exit_code == 2
+    assert "ooni.ir_10dot10_ipv4_1" in result.output and "cannot override" in result.output
+    assert json.loads(run("fingerprints", "decisions", "--json").output) == []
+    # Accepting it is harmless: it confirms already.
+    assert run("fingerprints", "accept", "10.10.34.36", "--reason", "x", "--by", "D").exit_code == 0
+
+
 def test_export_without_local_says_what_to_give(isolated_env):
     result = CliRunner().invoke(cli, ["fingerprints", "export"])
     assert result.exit_code == 2
