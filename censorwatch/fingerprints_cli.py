@@ -291,13 +291,22 @@ def decisions(app: App, as_json: bool) -> None:
     type=click.Path(dir_okay=False, writable=True),
     help="Write this file (atomically) instead of printing.",
 )
+@click.option(
+    "--source",
+    "source",
+    metavar="TEXT",
+    help="Put TEXT (the organisation, e.g. 'DRWG Cambodia') in the source column instead of "
+    "who decided and when: the file is meant to be published.",
+)
 @pass_app
-def export(app: App, local: bool, output: str | None) -> None:
+def export(app: App, local: bool, output: str | None, source: str | None) -> None:
     """Write fingerprints in OONI's blocking-fingerprints CSV schema.
 
     With --local: one row per decided address (accepted: scope nat, or isp with --asn;
-    rejected: scope fp), in the columns of OONI's fingerprints_dns.csv.
+    rejected: scope fp), in the columns of OONI's fingerprints_dns.csv. The source column
+    says who decided and when unless --source replaces it.
     """
+    import dataclasses
     from pathlib import Path
 
     from censorwatch.answer_decisions import DecisionInputError, local_fingerprints, ooni_csv
@@ -309,6 +318,13 @@ def export(app: App, local: bool, output: str | None) -> None:
             "addresses); OONI's own and the project's fingerprints are already upstream"
         )
     rows = local_fingerprints(app.store())
+    if source is not None and source.strip():
+        rows = [dataclasses.replace(fp, source=source.strip()) for fp in rows]
+    elif rows:
+        app.say(
+            "note: the source column names who decided; --source ORG puts the organisation "
+            "there instead, before the file is published"
+        )
     text = ooni_csv(rows)
     if output is None:
         click.echo(text, nl=False)

@@ -248,6 +248,10 @@ def test_export_local_is_oonis_csv_schema_and_round_trips(isolated_env, tmp_path
     assert by_name["local.kh_dns_sinkhole_2001_db8__1"].notes == 'quoted "text", with commas'
     assert by_name["local.kh_dns_fp_198_51_100_9"].scope == "fp"
     assert by_name["local.kh_dns_fp_198_51_100_9"].source.startswith("rejected by Dara on ")
+    # For publishing: the organisation instead of the member's name.
+    published = run("fingerprints", "export", "--local", "--source", "DRWG Cambodia").stdout
+    assert "Dara" not in published
+    assert {r["source"] for r in csv.DictReader(io.StringIO(published))} == {"DRWG Cambodia"}
 
 
 def test_rejecting_an_address_another_set_confirms_is_refused(isolated_env):
