@@ -38,6 +38,7 @@ import json
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -653,11 +654,54 @@ def default_fingerprints() -> FingerprintDB:
     return database_from_sources([own_source(), ooni_snapshot_source()])
 
 
-def fingerprints_from_config(cfg: Any) -> FingerprintDB:
+def fingerprints_from_config(cfg: Any, store: Any = None) -> FingerprintDB:
     """The one loader every stage uses: the sets the configuration asks for
     (:func:`censorwatch.fingerprint_sources.configured_sources`), cached while their files
-    are unchanged."""
-    return _load_cached(_config_key(cfg))
+    are unchanged, and, given the ``store``, the ``local`` set of the working group's
+    decisions (:mod:`censorwatch.answer_decisions`) after them.
+
+    Without decisions the database is the configured one itself (same sets, same hash), so a
+    store nobody has decided anything in judges exactly as before. With decisions, the result
+    is cached by the table's row count and highest id, so a new decision takes effect at the
+    next call.
+    """
+    base = _load_cached(_config_key(cfg))
+    if store is None:
+        return base
+    from censorwatch.answer_decisions import decisions_stamp
+
+    stamp = decisions_stamp(store)
+    if stamp[0] == 0:
+        return base
+    key = (_config_key(cfg), str(store.url), stamp)
+    with _LOCAL_LOCK:
+        cached = _LOCAL_CACHE.get(key)
+    if cached is not None and cached[0] is base:
+        return cached[1]
+    db = with_local_set(base, store)
+    with _LOCAL_LOCK:
+        if len(_LOCAL_CACHE) >= 8:
+            _LOCAL_CACHE.clear()
+        _LOCAL_CACHE[key] = (base, db)
+    return db
+
+
+_LOCAL_CACHE: dict[tuple[Any, ...], tuple[FingerprintDB, FingerprintDB]] = {}
+_LOCAL_LOCK = threading.Lock()
+
+
+def with_local_set(base: FingerprintDB, store: Any) -> FingerprintDB:
+    """``base`` followed by the ``local`` set of ``store`` (``base`` itself when empty)."""
+    from censorwatch.answer_decisions import local_source
+
+    local = local_source(store)
+    if local is None:
+        return base
+    return FingerprintDB(
+        (*base.fingerprints, *local.fingerprints),
+        (*base.versions, f"{local.name}@{local.date or local.hash[:12]}"),
+        (*base.sources, local.describe()),
+    )
 
 
 def _file_stamp(path: Path) -> tuple[str, int, int]:

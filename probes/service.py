@@ -129,7 +129,7 @@ def select_targets(
     return targets
 
 
-def build_context(cfg: Config, run: RunInfo) -> ProbeContext:
+def build_context(cfg: Config, run: RunInfo, store: Store | None = None) -> ProbeContext:
     """Resolver, control and trust settings of the run, from the effective configuration."""
     probe = cfg.probe
     if probe.resolver:
@@ -158,7 +158,7 @@ def build_context(cfg: Config, run: RunInfo) -> ProbeContext:
         doh=doh,
         public_resolvers=public,
         verify=verify,
-        fingerprints=fingerprints_from_config(cfg),
+        fingerprints=fingerprints_from_config(cfg, store),
     )
 
 
@@ -218,7 +218,7 @@ def run_probe(
         test_start_time=start,
         resolver_label=",".join(f"{h}:{p}" for h, p in resolvers),
     )
-    ctx = build_context(cfg, run_info)
+    ctx = build_context(cfg, run_info, store)
     network = f"AS{identity.probe_asn}" + (
         f" ({identity.probe_network_name})" if identity.probe_network_name else ""
     )
