@@ -230,7 +230,7 @@ def analyze(
             the_period,
             settings,
             compare_previous=not no_previous,
-            fingerprints=fingerprints_from_config(cfg),
+            fingerprints=fingerprints_from_config(cfg, store),
         )
         h = result.headline
         job.counts.update(

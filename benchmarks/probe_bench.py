@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -88,6 +89,10 @@ def _wait_for(path: Path, timeout: float = 30) -> dict:
             return json.loads(path.read_text(encoding="utf-8"))
         time.sleep(0.05)
     raise SystemExit(f"lab did not start ({path})")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main() -> None:
@@ -176,6 +181,9 @@ def main() -> None:
                 json.dumps({**lab, "control_url": control_url, "testlist": str(testlist)}),
                 encoding="utf-8",
             )
+            # Stopped by SIGTERM (asyncio_checker.py) as by Ctrl-C: the finally below stops the
+            # lab's processes, which would otherwise outlive us and hold the caller's pipes.
+            signal.signal(signal.SIGTERM, _interrupt)
             try:
                 while True:
                     time.sleep(3600)

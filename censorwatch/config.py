@@ -60,8 +60,9 @@ class TestlistSettings:
     #: What ``testlist add`` writes in the ``source`` column when --source is not given
     #: (upstream uses the proposing organisation, e.g. "cchr" or "OONI").
     source: str = ""
-    #: Who makes edits with ``testlist add/edit/remove`` (recorded with each change's reason);
-    #: never guessed from the system, so nothing identifies a volunteer unless they choose to.
+    #: Who makes edits with ``testlist add/edit/remove`` (recorded with each change's reason),
+    #: and decisions with ``fingerprints accept/reject`` when ``--by`` is not given; never
+    #: guessed from the system, so nothing identifies a volunteer unless they choose to.
     author: str = ""
 
 

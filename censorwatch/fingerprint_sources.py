@@ -17,7 +17,17 @@ The sets, in the order they load:
     ``censorwatch fingerprints update`` has run, the set it downloaded into the data directory.
     ``[verdict] ooni_fingerprints = false`` leaves it out;
 ``file:<name>``
-    each file listed in ``[verdict] fingerprint_files``.
+    each file listed in ``[verdict] fingerprint_files``;
+``local``
+    the working group's decisions on DNS answer addresses (``censorwatch fingerprints
+    accept/reject``, table ``answer_decisions``), loaded when the caller gives the store
+    (:func:`censorwatch.fingerprints.fingerprints_from_config`): one row per decided address,
+    the latest decision counting (accepted: ``local.<cc>_dns_sinkhole_<ip>``, scope ``nat``
+    or, with a network, ``isp``; rejected: ``local.<cc>_dns_fp_<ip>``, scope ``fp``). Its
+    source is ``answer_decisions in <store>`` (a SQLite file by name only, a server without
+    user or password), its hash a SHA-256 of its rows, its date the latest decision's. With no
+    decision the set is absent, not empty, so the combined hash is the one without it.
+    Built by :func:`censorwatch.answer_decisions.local_source`.
 """
 
 from __future__ import annotations

@@ -26,9 +26,7 @@ def fingerprints() -> None:
 @pass_app
 def list_(app: App, country: str | None, as_json: bool) -> None:
     """Show the loaded fingerprint sets (name, source, rows, hash, date) and their rows."""
-    from censorwatch.fingerprints import fingerprints_from_config
-
-    db = fingerprints_from_config(app.config)
+    db = _loaded(app)
     cc = country.strip().upper() if country else None
     rows = [
         fp
@@ -49,6 +47,11 @@ def list_(app: App, country: str | None, as_json: bool) -> None:
                     "pattern": fp.pattern,
                     "expected_countries": list(fp.expected_countries),
                     "confidence_no_fp": fp.confidence_no_fp,
+                    **(
+                        {"source": fp.source, "notes": fp.notes}
+                        if fp.name.startswith("local.")
+                        else {}
+                    ),
                 }
                 for fp in rows
             ],
@@ -66,6 +69,26 @@ def list_(app: App, country: str | None, as_json: bool) -> None:
             f"  {fp.name:<40} {fp.scope:<5} {fp.location_found:<22} "
             f"{fp.pattern_type:<8} {countries}"
         )
+        if fp.name.startswith("local."):
+            # The working group's own rows: who decided, when and why.
+            click.echo(f"      {fp.pattern}: {fp.source}: {fp.notes}")
+
+
+def _loaded(app: App) -> Any:
+    """The sets that judge measurements, with the ``local`` set of the store's decisions."""
+    from censorwatch.errors import StoreError
+    from censorwatch.fingerprints import fingerprints_from_config
+
+    try:
+        store = app.store()
+    except StoreError as exc:
+        click.echo(
+            f"censorwatch: warning: {exc}; the working group's decisions (set 'local') "
+            "are not shown",
+            err=True,
+        )
+        store = None
+    return fingerprints_from_config(app.config, store)
 
 
 @fingerprints.command("update")
@@ -97,6 +120,222 @@ def update(app: App, url: str | None) -> None:
         click.echo("Run 'censorwatch rejudge' to judge stored measurements with them.")
 
 
+def _decision_options(func: Any) -> Any:
+    func = click.option(
+        "--asn",
+        metavar="N",
+        help="The network where the address was seen (AS38623 or 38623): the fingerprint "
+        "then has scope isp and confirms on that network.",
+    )(func)
+    func = click.option(
+        "--country",
+        metavar="CC",
+        help="The country of the decision (default: the configured country).",
+    )(func)
+    func = click.option(
+        "--by",
+        "by",
+        metavar="NAME",
+        help="Who decides, as the working group knows you (default: [testlists] author); "
+        "never taken from the computer.",
+    )(func)
+    func = click.option(
+        "--reason", required=True, metavar="TEXT", help="Why (kept with who and when)."
+    )(func)
+    return click.argument("ip", metavar="IP")(func)
+
+
+def _decide(
+    app: App,
+    decision: str,
+    ip: str,
+    reason: str,
+    by: str | None,
+    country: str | None,
+    asn: str | None,
+) -> None:
+    from censorwatch.answer_decisions import (
+        ACCEPT,
+        check_decided_by,
+        check_reason,
+        fingerprint_for,
+        latest_decisions,
+        normalise_asn,
+        normalise_country,
+        normalise_ip,
+        record_decision,
+    )
+
+    # Everything is checked before the store is opened: bad input writes nothing.
+    address = normalise_ip(ip)
+    check_reason(reason)
+    decided_by = check_decided_by(by if by is not None else app.config.testlists.author)
+    cc = normalise_country(country if country is not None else app.config.country)
+    network = normalise_asn(asn)
+    if decision != ACCEPT:
+        _refuse_rejecting_what_another_set_confirms(app, address)
+    store = app.store()
+    before = latest_decisions(store).get(address)
+    d = record_decision(store, address, decision, reason, decided_by, country=cc, asn=network)
+    fp = fingerprint_for(d)
+    rejudge = "run 'censorwatch rejudge' to judge stored measurements again"
+    if decision == ACCEPT:
+        where = f" on AS{d.asn}" if d.asn else (f" in {d.country}" if d.country else "")
+        click.echo(
+            f"{d.ip} now confirms DNS blocking{where} as {fp.name} "
+            f"(decision #{d.id} by {d.decided_by}); {rejudge}."
+        )
+    else:
+        was = before is not None and before.decision == ACCEPT
+        click.echo(
+            f"{d.ip} {'no longer confirms' if was else 'does not confirm'} measurements: it is "
+            f"a known false positive ({fp.name}, decision #{d.id} by {d.decided_by}); {rejudge}."
+        )
+
+
+def _refuse_rejecting_what_another_set_confirms(app: App, address: str) -> None:
+    """A local rejection cannot undo another set's confirming row for the same address (the
+    verdict would be confirmed and not counted at once): say so, and write nothing."""
+    from censorwatch.answer_decisions import DecisionInputError
+    from censorwatch.fingerprints import CONFIRMATION_MIN_CONFIDENCE, fingerprints_from_config
+
+    others = [
+        m.fingerprint.name
+        for m in fingerprints_from_config(app.config).match_dns(address)
+        if not m.fingerprint.is_false_positive
+        and m.fingerprint.confidence_no_fp >= CONFIRMATION_MIN_CONFIDENCE
+    ]
+    if others:
+        raise DecisionInputError(
+            f"{address} is a blocking answer in a loaded set ({', '.join(others)}): a local "
+            "rejection cannot override it; report the false positive upstream, or leave the "
+            "set out ([verdict] ooni_fingerprints, fingerprint_files)"
+        )
+
+
+@fingerprints.command("accept")
+@_decision_options
+@pass_app
+def accept(
+    app: App, ip: str, reason: str, by: str | None, country: str | None, asn: str | None
+) -> None:
+    """Accept IP as a censor's DNS answer (a sinkhole): it confirms blocking.
+
+    The decision is kept in the store with who, when and why, and the address becomes the
+    fingerprint local.<cc>_dns_sinkhole_<ip> (set 'local'), used by ingest, analyze, report
+    and rejudge. A later decision on the same address replaces it; `decisions` shows the
+    record.
+    """
+    _decide(app, "accept", ip, reason, by, country, asn)
+
+
+@fingerprints.command("reject")
+@_decision_options
+@pass_app
+def reject(
+    app: App, ip: str, reason: str, by: str | None, country: str | None, asn: str | None
+) -> None:
+    """Reject IP: it is known not to be a censor's answer (a CDN, the site's own hosting).
+
+    The address becomes a known false positive (local.<cc>_dns_fp_<ip>, scope fp): it stops
+    confirming if it was accepted before, and a measurement whose only sign of DNS blocking is
+    this answer is not counted as blocking. When you are not sure, decide nothing yet.
+    """
+    _decide(app, "reject", ip, reason, by, country, asn)
+
+
+@fingerprints.command("decisions")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@pass_app
+def decisions(app: App, as_json: bool) -> None:
+    """The record of accepted and rejected addresses, oldest first (the latest counts)."""
+    from censorwatch.answer_decisions import decision_history, fingerprint_for, latest_decisions
+
+    store = app.store()
+    history = decision_history(store)
+    current = {d.id for d in latest_decisions(store).values()}
+    if as_json:
+        out = [
+            {
+                **d.as_dict(),
+                "current": d.id in current,
+                "fingerprint": fingerprint_for(d).name if d.id in current else None,
+            }
+            for d in history
+        ]
+        click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+        return
+    if not history:
+        click.echo("No decisions yet: `censorwatch fingerprints accept IP --reason TEXT`.")
+        return
+    for d in history:
+        where = " ".join(x for x in (d.country or "", f"AS{d.asn}" if d.asn else "") if x)
+        mark = "*" if d.id in current else " "
+        click.echo(
+            f"{mark} #{d.id:<5} {d.decided_at:%Y-%m-%d %H:%M} {d.decision:<6} {d.ip:<20} "
+            f"{where:<14} {d.decided_by}: {d.reason}"
+        )
+    click.echo("* the decision that counts for its address")
+
+
+@fingerprints.command("export")
+@click.option(
+    "--local",
+    "local",
+    is_flag=True,
+    help="The working group's decisions (set 'local'), to send upstream to OONI.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write this file (atomically) instead of printing.",
+)
+@click.option(
+    "--source",
+    "source",
+    metavar="TEXT",
+    help="Put TEXT (the organisation, e.g. 'DRWG Cambodia') in the source column instead of "
+    "who decided and when: the file is meant to be published.",
+)
+@pass_app
+def export(app: App, local: bool, output: str | None, source: str | None) -> None:
+    """Write fingerprints in OONI's blocking-fingerprints CSV schema.
+
+    With --local: one row per decided address (accepted: scope nat, or isp with --asn;
+    rejected: scope fp), in the columns of OONI's fingerprints_dns.csv. The source column
+    says who decided and when unless --source replaces it.
+    """
+    import dataclasses
+    from pathlib import Path
+
+    from censorwatch.answer_decisions import DecisionInputError, local_fingerprints, ooni_csv
+    from censorwatch.fingerprint_update import _write_atomic
+
+    if not local:
+        raise DecisionInputError(
+            "nothing to export: give --local (the working group's accepted and rejected "
+            "addresses); OONI's own and the project's fingerprints are already upstream"
+        )
+    rows = local_fingerprints(app.store())
+    if source is not None and source.strip():
+        rows = [dataclasses.replace(fp, source=source.strip()) for fp in rows]
+    elif rows:
+        app.say(
+            "note: the source column names who decided; --source ORG puts the organisation "
+            "there instead, before the file is published"
+        )
+    text = ooni_csv(rows)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        path = Path(output)
+        _write_atomic(path, text)
+        app.say(f"wrote {len(rows)} fingerprint(s) to {path}")
+    if not rows:
+        app.say("no decisions yet: the file holds the header only")
+
+
 @click.command("rejudge")
 @click.option("--since", metavar="DATE", help="Only measurements made on or after this date (UTC).")
 @click.option(
@@ -126,8 +365,9 @@ def rejudge(app: App, since: str | None, everything: bool, batch_size: int, as_j
     from censorwatch.scheduler.export import parse_since
 
     start = parse_since(since) if since else None
-    db = fingerprints_from_config(app.config)
-    result = run_rejudge(app.store(), db, since=start, everything=everything, batch_size=batch_size)
+    store = app.store()
+    db = fingerprints_from_config(app.config, store)
+    result = run_rejudge(store, db, since=start, everything=everything, batch_size=batch_size)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return

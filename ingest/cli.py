@@ -91,7 +91,7 @@ def _ingestor(
         stats=stats,
         on_progress=bar.update,
         workers=workers if workers is not None else _workers(app, None),
-        fingerprints=fingerprints_from_config(app.config),
+        fingerprints=fingerprints_from_config(app.config, app.store()),
     )
 
 

@@ -16,6 +16,8 @@ Each lookup is recorded as OONI ``df-002-dnst`` query entries, one per query typ
 from __future__ import annotations
 
 import ipaddress
+import selectors
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -35,11 +37,8 @@ import requests
 
 from censorwatch.errors import ConfigError
 from censorwatch.probes import failures
-from censorwatch.probes.pool import DaemonPool
 
 QUERY_TYPES = ("A", "AAAA")
-#: Sends the AAAA question while the calling thread asks the A question.
-_POOL = DaemonPool(256, name="dns")
 #: A DoH resolver failing this many times in a row is skipped for the rest of the run.
 DOH_MAX_CONSECUTIVE_FAILURES = 3
 
@@ -187,9 +186,7 @@ def resolve(
         return lookup
     deadline = time.monotonic() + timeout
     t0 = time.monotonic()
-    second = _POOL.submit(_query_servers, hostname, QUERY_TYPES[1], nameservers, deadline)
-    results = [_query_servers(hostname, QUERY_TYPES[0], nameservers, deadline)]
-    results.append(second.result())
+    results = _query_servers_at_once(hostname, QUERY_TYPES, nameservers, deadline)
     for rdtype, (answers, addrs, failure) in zip(QUERY_TYPES, results, strict=True):
         lookup.queries.append(
             _entry(hostname, rdtype, engine, resolver_label, answers, failure, t0, tags)
@@ -203,33 +200,138 @@ def resolve(
     return lookup
 
 
-def _query_servers(
-    hostname: str, rdtype: str, nameservers: Sequence[tuple[str, int]], deadline: float
-) -> tuple[list[dict], list[str], str | None]:
-    query = dns.message.make_query(hostname, rdtype)
-    failure: str | None = failures.TIMEOUT
-    for host, port in nameservers:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return [], [], failures.TIMEOUT
+class _Question:
+    """One query type's way through the nameservers: each is asked in turn (UDP, then TCP
+    when the answer is truncated) until one answers, as ``dns.query.udp_with_fallback`` in a
+    loop would. A nameserver that answers SERVFAIL or REFUSED, or fails, passes the question
+    on to the next; one that stays silent holds it until the deadline."""
+
+    def __init__(
+        self, hostname: str, rdtype: str, nameservers: Sequence[tuple[str, int]], deadline: float
+    ) -> None:
+        self.rdtype = rdtype
+        self.query = dns.message.make_query(hostname, rdtype)
+        self.wire = self.query.to_wire()
+        self.servers = list(nameservers)
+        self.deadline = deadline
+        self.failure: str | None = failures.TIMEOUT
+        self.result: tuple[list[dict], list[str], str | None] | None = None
+        self.sock: socket.socket | None = None
+        self.server: tuple[str, int] | None = None
+
+    def _close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def ask_next(self) -> None:
+        """Send the question to the next nameserver, or settle it when none is left."""
+        self._close()
+        while self.servers:
+            if self.deadline - time.monotonic() <= 0:
+                break
+            host, port = self.server = self.servers.pop(0)
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            try:
+                sock.sendto(self.wire, (host, port))
+            except OSError as exc:
+                sock.close()
+                self.failure = failures.classify(exc)
+                continue
+            self.sock = sock
+            return
+        self.settle([], [], failures.TIMEOUT if self.servers else self.failure)
+
+    def settle(self, answers: list[dict], addrs: list[str], failure: str | None) -> None:
+        self._close()
+        self.result = (answers, addrs, failure)
+
+    def answer_arrived(self) -> None:
+        """Read the nameserver's answer (the socket is readable) and settle or move on."""
+        assert self.sock is not None and self.server is not None
+        host, port = self.server
         try:
-            response, _tcp = dns.query.udp_with_fallback(query, host, timeout=remaining, port=port)
+            try:
+                response, _ = dns.query.receive_udp(
+                    self.sock,
+                    (host, port),
+                    expiration=self.deadline,
+                    raise_on_truncation=True,
+                    query=self.query,
+                )
+            except dns.message.Truncated:
+                remaining = self.deadline - time.monotonic()
+                if remaining <= 0:
+                    raise dns.exception.Timeout from None
+                response = dns.query.tcp(self.query, host, timeout=remaining, port=port)
         except dns.exception.Timeout:
-            failure = failures.TIMEOUT
-            continue
+            self.failure = failures.TIMEOUT
+            self.ask_next()
+            return
         except OSError as exc:
-            failure = failures.classify(exc)
-            continue
+            self.failure = failures.classify(exc)
+            self.ask_next()
+            return
         except dns.exception.DNSException as exc:
-            failure = f"unknown_failure: {exc}"
-            continue
+            self.failure = f"unknown_failure: {exc}"
+            self.ask_next()
+            return
         rcode_failure = _rcode_failure(response)
         if rcode_failure in (failures.DNS_SERVER_FAILURE, failures.DNS_REFUSED):
-            failure = rcode_failure
-            continue
-        answers, addrs = _answer_entries(response, rdtype)
-        return answers, addrs, rcode_failure
-    return [], [], failure
+            self.failure = rcode_failure
+            self.ask_next()
+            return
+        answers, addrs = _answer_entries(response, self.rdtype)
+        self.settle(answers, addrs, rcode_failure)
+
+
+def _query_servers_at_once(
+    hostname: str,
+    rdtypes: Sequence[str],
+    nameservers: Sequence[tuple[str, int]],
+    deadline: float,
+) -> list[tuple[list[dict], list[str], str | None]]:
+    """Each query type's (answers, addresses, failure), all asked at once from this thread.
+
+    The questions travel together, as a stub resolver sends them, so a resolver that does not
+    answer costs one timeout, not one per type; and no thread waits for them (a probe has 32
+    measuring at a time: 32 more threads would cost about 2 MiB).
+    """
+    questions = [_Question(hostname, rdtype, nameservers, deadline) for rdtype in rdtypes]
+    with selectors.DefaultSelector() as selector:
+        registered: dict[_Question, socket.socket] = {}
+        for q in questions:
+            q.ask_next()
+        while True:
+            # Unregister every closed socket before registering a new one: the system may
+            # give the new socket the number of a closed one.
+            for q in questions:
+                sock = registered.get(q)
+                if sock is not None and sock is not q.sock:
+                    selector.unregister(sock)
+                    del registered[q]
+            for q in questions:
+                if q.sock is not None and q not in registered:
+                    selector.register(q.sock, selectors.EVENT_READ, q)
+                    registered[q] = q.sock
+            if not registered:
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                for q in questions:
+                    if q.result is None:
+                        q.settle([], [], failures.TIMEOUT)
+                for sock in registered.values():
+                    selector.unregister(sock)
+                registered.clear()
+                break
+            for key, _ in selector.select(remaining):
+                question: _Question = key.data
+                if question.sock is key.fileobj:
+                    question.answer_arrived()
+    return [q.result or ([], [], failures.TIMEOUT) for q in questions]
 
 
 class DoHClient:

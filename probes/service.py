@@ -129,7 +129,7 @@ def select_targets(
     return targets
 
 
-def build_context(cfg: Config, run: RunInfo) -> ProbeContext:
+def build_context(cfg: Config, run: RunInfo, store: Store | None = None) -> ProbeContext:
     """Resolver, control and trust settings of the run, from the effective configuration."""
     probe = cfg.probe
     if probe.resolver:
@@ -158,7 +158,7 @@ def build_context(cfg: Config, run: RunInfo) -> ProbeContext:
         doh=doh,
         public_resolvers=public,
         verify=verify,
-        fingerprints=fingerprints_from_config(cfg),
+        fingerprints=fingerprints_from_config(cfg, store),
     )
 
 
@@ -179,31 +179,6 @@ class _JsonlWriter:
     def close(self) -> None:
         self.fh.close()
         os.replace(self.tmp, self.path)
-
-
-def _libc_trim() -> Callable[[], None]:
-    """glibc's ``malloc_trim(0)``, or a no-op elsewhere (macOS, Windows, musl)."""
-    try:
-        import ctypes
-
-        trim = ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return lambda: None
-    trim.argtypes = [ctypes.c_size_t]
-    return lambda: trim(0) and None
-
-
-_trim_calls = {"n": 0}
-_TRIM = _libc_trim()
-
-
-def _give_back_memory() -> None:
-    """Every 8 batches, hand freed heap pages back to the system: the documents of a run
-    come and go by the thousand and glibc keeps their pages otherwise, which is most of what
-    a 2,000-URL run adds to the probe's start-up size (docs/performance.md)."""
-    _trim_calls["n"] += 1
-    if _trim_calls["n"] % 8 == 0:
-        _TRIM()
 
 
 def run_probe(
@@ -243,7 +218,7 @@ def run_probe(
         test_start_time=start,
         resolver_label=",".join(f"{h}:{p}" for h, p in resolvers),
     )
-    ctx = build_context(cfg, run_info)
+    ctx = build_context(cfg, run_info, store)
     network = f"AS{identity.probe_asn}" + (
         f" ({identity.probe_network_name})" if identity.probe_network_name else ""
     )
@@ -280,7 +255,6 @@ def run_probe(
             write_measurements(conn, pending, probe_run_id=run_id)
         counts["stored"] += len(pending)
         pending.clear()
-        _give_back_memory()
 
     tally = RunTally()
 

@@ -103,7 +103,7 @@ def generate_report(
         snapshot_ref = frozen.snapshot_ref
         log.info("rendering the frozen %s edition %s", frozen.status, frozen.id)
     else:
-        fingerprints = fingerprints_from_config(config)
+        fingerprints = fingerprints_from_config(config, store)
         result = analyze(store, country, period, config.analysis, fingerprints=fingerprints)
         previous = analyze(
             store,

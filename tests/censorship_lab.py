@@ -91,17 +91,33 @@ class LabResolver:
     def __init__(self, zone: dict[str, Any], host: str = "127.0.0.1", port: int = 0) -> None:
         self.zone = zone
         self.cache: dict[bytes, bytes | None] = {}
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind((host, port))
+        self.udp, self.tcp = self._bind_both(host, port)
         self.host, self.port = self.udp.getsockname()[:2]
-        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.tcp.bind((self.host, self.port))
         self.tcp.listen(64)
         self.queries: list[str] = []
         self._stop = threading.Event()
         for target in (self._serve_udp, self._serve_tcp):
             threading.Thread(target=target, daemon=True).start()
+
+    @staticmethod
+    def _bind_both(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+        """A UDP and a TCP socket on the same port: a free UDP port may be taken for TCP (a
+        connection in TIME_WAIT or another test's server), so try again with a new one."""
+        for _ in range(50):
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.bind((host, port))
+            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                tcp.bind((host, udp.getsockname()[1]))
+            except OSError:
+                udp.close()
+                tcp.close()
+                if port:
+                    raise
+                continue
+            return udp, tcp
+        raise OSError(f"no port free for both UDP and TCP on {host}")
 
     @property
     def address(self) -> str:

@@ -275,7 +275,11 @@ def collect() -> None:
 def collect_serve(app: App, host: str, port: int, token: str, max_bytes: int) -> None:
     """Receive bundles from `censorwatch export --upload` until SIGTERM or Ctrl+C."""
     server = CollectorServer(
-        (host, port), app.store(), token, max_bytes, fingerprints_from_config(app.config)
+        (host, port),
+        app.store(),
+        token,
+        max_bytes,
+        fingerprints_from_config(app.config, app.store()),
     )
 
     def stop(_signum: int, _frame: Any) -> None:

@@ -251,6 +251,8 @@ def _bind_type(column: Any) -> Any:
 
 
 SQLITE_BULK_CACHE_KIB = 65536
+#: From this many rows in one write on, the writing connection gets the large cache.
+SQLITE_BULK_CACHE_MIN_ROWS = 500
 _SQLITE_CHUNK = 500  # host parameters per IN (...) lookup, well under SQLite's limit
 _SQLITE_INSERT = (
     f"INSERT INTO measurements ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
@@ -293,8 +295,12 @@ def _write_sqlite(conn: Connection, rows: list[list[Any]]) -> WriteResult:
     try:
         # SQLite's default page cache is 2 MB: once the unique index of measurement keys
         # (random hashes) outgrows it, every insert re-reads index pages (about 20% of an API
-        # ingest). Only the writing connection gets the larger cache, not the analysis' readers.
-        cur.execute(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KIB}")
+        # ingest). Only the writing connection gets the larger cache, not the analysis' readers,
+        # and only for an ingest's large batches: a probe writes batches of 25, and a 64 MB
+        # cache would fill with the pages of every document it wrote (its memory budget is
+        # 80 MiB in all).
+        if len(rows) >= SQLITE_BULK_CACHE_MIN_ROWS:
+            cur.execute(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KIB}")
         keys = [r[_AT_KEY] for r in rows]
         known: set[str] = set()
         for i in range(0, len(keys), _SQLITE_CHUNK):
