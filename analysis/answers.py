@@ -32,6 +32,7 @@ table ``answer_decisions``) is shown beside the machine's verdict, never instead
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -147,6 +148,12 @@ def _iter_candidates(
                 yield int(asn), str(name or ""), doc
 
 
+@lru_cache(maxsize=1 << 14)
+def _norm_ip(address: str) -> str:
+    """The address as ``answer_decisions`` keeps it (IPv6 compressed, lower case)."""
+    return str(ipaddress.ip_address(address))
+
+
 def _map(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
@@ -215,8 +222,8 @@ def collect(
         for addr, info in ip_info.items():
             flags = _map(info).get("flags")
             if isinstance(flags, int):
-                if flags & IP_INFO_RESOLVED_BY_TH:
-                    control_returned.add(str(addr))
+                if flags & IP_INFO_RESOLVED_BY_TH and is_ip(str(addr)):
+                    control_returned.add(_norm_ip(str(addr)))
                 if flags & IP_INFO_VALID_FOR_DOMAIN:
                     th_valid.add(str(addr))
         control_addrs: set[str] = set()
@@ -227,7 +234,7 @@ def collect(
                 control_addrs.update(a for a in result.addrs if is_ip(a))
                 control_asns.update(result.asns.get(a, 0) for a in result.addrs)
         control_asns.discard(0)
-        control_returned |= control_addrs
+        control_returned.update(_norm_ip(a) for a in control_addrs)
         probe = obs.probe_dns
         if not host or obs.host_is_ip or probe is None:
             continue
@@ -249,9 +256,10 @@ def collect(
                 continue
             if orgs is None:
                 orgs, valid = _orgs(tk), _tls_valid(tk, host) | th_valid
-            a = found.get(ip)
+            key = _norm_ip(ip)
+            a = found.get(key)
             if a is None:
-                a = found[ip] = _Address(ip)
+                a = found[key] = _Address(key)
             a.measurements += 1
             if asn:
                 a.asns[asn] += 1
@@ -385,7 +393,8 @@ def _n(n: int, word: str) -> str:
 
 
 def load_decisions(conn: Connection, ips: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """The latest ``answer_decisions`` row of each address, as the JSON shows it."""
+    """The latest ``answer_decisions`` row of each address, as the JSON shows it (latest =
+    highest id, as :func:`censorwatch.answer_decisions.latest_decisions` counts them)."""
     t = AnswerDecision.__table__.c
     wanted = sorted(set(ips))
     out: dict[str, dict[str, Any]] = {}
@@ -393,7 +402,7 @@ def load_decisions(conn: Connection, ips: Iterable[str]) -> dict[str, dict[str, 
         rows = conn.execute(
             select(t.ip, t.decision, t.reason, t.decided_by, t.decided_at)
             .where(t.ip.in_(wanted[i : i + _IN_CHUNK]))
-            .order_by(t.ip, t.decided_at, t.id)
+            .order_by(t.ip, t.id)  # the latest decision is the last recorded (highest id)
         )
         for ip, decision, reason, by, at in rows:
             out[ip] = {

@@ -478,3 +478,34 @@ def test_candidates_read_through_the_domain_index(sqlite_url) -> None:
         sql = str(stmt.compile(store.engine, compile_kwargs={"literal_binds": True}))
         plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
     assert "USING INDEX ix_measurements_domain" in plan, plan
+
+
+def test_decisions_beside_the_machines_verdict(isolated_env: Path, tmp_path: Path) -> None:
+    """fingerprints accept/reject: the address becomes a local fingerprint (the machine then
+    says so) and the latest decision is shown beside the machine's verdict."""
+    path = tmp_path / "half-year.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in half_year()), encoding="utf-8")
+    runner = CliRunner()
+
+    def run(*args: str):
+        out = runner.invoke(cli, list(args), catch_exceptions=False)
+        assert out.exit_code == 0, out.output
+        return out
+
+    run("ingest", "file", str(path))
+    by = ("--by", "analyst")
+    run("fingerprints", "accept", SINKHOLE, "--reason", "Cogetel sinkhole", "--asn", "AS23673", *by)
+    run("fingerprints", "reject", UNCLEAR_IP, "--reason", "a hosting provider", *by)
+    data = json.loads(
+        run("analyze", "--country", "KH", "--period", "2023-01..2023-06", "--format", "json").stdout
+    )
+    found = by_ip(data["blocking_answers"])
+    sink = found[SINKHOLE]
+    assert sink["verdict"] == "blocking" and sink["fingerprint"].startswith("local.")
+    assert sink["decision"]["decision"] == "accept"
+    assert sink["decision"]["reason"] == "Cogetel sinkhole"
+    assert sink["decision"]["decided_by"] == "analyst"
+    rejected = found[UNCLEAR_IP]
+    assert rejected["verdict"] == "false-positive" and rejected["fingerprint"].startswith("local.")
+    assert rejected["decision"]["decision"] == "reject"
+    assert found[OPENDNS]["decision"] is None
