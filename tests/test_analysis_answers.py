@@ -162,6 +162,8 @@ def half_year() -> list[dict]:
                 {
                     "www.example.org": host,
                     "83.224.65.41": UNCLEAR_IP,
+                    '"asn":30722': f'"asn":{METFONE}',
+                    '"asn": 30722': f'"asn": {METFONE}',
                     "Vodafone Italia S.p.A.": "Viettel (Cambodia)",
                 },
                 METFONE,
@@ -252,7 +254,9 @@ def test_unknown_sinkhole_bogon_and_false_positive(vetted) -> None:
     assert fp["domains"]["names"] == ["www.bbc.com", "www.reddit.com"]
     assert any("TLS handshake" in r for r in fp["reasons"])
 
-    assert found[UNCLEAR_IP]["verdict"] == "unclear"
+    unclear = found[UNCLEAR_IP]
+    assert unclear["verdict"] == "unclear" and unclear["asn"] == METFONE
+    assert unclear["in_own_network"] is True and unclear["domains"]["unrelated"] == 2
     # blocking first, then unclear, then false positives; by measurements within each
     assert [a["ip"] for a in answers] == [SINKHOLE, BOGON, UNCLEAR_IP, OPENDNS]
 
