@@ -101,9 +101,14 @@ def _load_files(
 
 def own_source() -> FingerprintSource:
     """The project's own set."""
+    from censorwatch import __version__
+
     path = own_fingerprint_path()
     version, _ = load_fingerprint_file(path)
-    return _load_files("censorwatch", str(path), [path], version)
+    # Named by the package, not by its path: an install's path can hold the user's login
+    # name, and the source is printed in the published report.
+    source = f"censorwatch {__version__} package data (censorwatch/data/fingerprints/{path.name})"
+    return _load_files("censorwatch", source, [path], version)
 
 
 def ooni_snapshot_dir() -> Path:
@@ -145,7 +150,17 @@ def downloaded_ooni_meta(data_dir: Path) -> dict[str, Any] | None:
 def ooni_downloaded_source(data_dir: Path, meta: Mapping[str, Any]) -> FingerprintSource:
     base = ooni_update_dir(data_dir) / str(meta["dir"])
     paths = [base / f"{stem}.csv" for stem in OONI_FILES]
-    return _load_files("ooni", str(meta.get("url") or base), paths, meta.get("fetched"))
+    source = str(meta.get("url") or shown_path(base))
+    return _load_files("ooni", source, paths, meta.get("fetched"))
+
+
+def shown_path(path: Path) -> str:
+    """A path as the report and the JSON show it: the home directory as ``~``, so the
+    user's login name is not published with the methodology."""
+    try:
+        return "~/" + Path(path).resolve().relative_to(Path.home().resolve()).as_posix()
+    except (ValueError, RuntimeError, OSError):
+        return str(path)
 
 
 def file_source(path: str | Path) -> FingerprintSource:
@@ -156,7 +171,7 @@ def file_source(path: str | Path) -> FingerprintSource:
         import datetime as dt
 
         date = dt.datetime.fromtimestamp(p.stat().st_mtime, dt.UTC).strftime("%Y-%m-%d")
-    return _load_files(f"file:{p.name}", str(p), [p], date)
+    return _load_files(f"file:{p.name}", shown_path(p), [p], date)
 
 
 def configured_sources(cfg: Any) -> list[FingerprintSource]:

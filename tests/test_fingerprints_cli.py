@@ -254,3 +254,24 @@ def test_analysis_json_names_the_fingerprint_sets(isolated_env, shared):
         assert set(f) == {"name", "source", "rows", "hash", "date"}
     assert method["fingerprints_hash"] == default_fingerprints().hash
     assert method["rows_judged_with_other_fingerprints"] == 0
+
+
+def test_sources_never_show_the_users_home_directory(tmp_path, monkeypatch):
+    """The sets' sources are printed in the published report: no login name in them."""
+    from censorwatch.fingerprint_sources import file_source, own_source
+
+    home = tmp_path / "home" / "sokha"
+    home.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    own = own_source()
+    assert own.source.startswith("censorwatch ") and "package data" in own.source
+    assert "/" not in own.source.split("(")[0]
+    extra = home / "kh" / "extra.json"
+    extra.parent.mkdir()
+    extra.write_text(
+        '[{"name": "kh.test", "scope": "isp", "location_found": "dns",'
+        ' "pattern_type": "full", "pattern": "192.0.2.7"}]',
+        encoding="utf-8",
+    )
+    assert file_source(extra).source == "~/kh/extra.json"
+    assert "sokha" not in file_source(extra).source

@@ -409,3 +409,35 @@ def test_judge_never_raises_on_malformed_entries(queries, requests_):
         for r in requests_
     ]
     judge(doc)
+
+
+@pytest.mark.parametrize("order", ["confirming first", "false positive first"])
+def test_an_answer_marked_false_positive_confirms_nothing_whatever_the_order(order):
+    """A working group's rejection (a local fp row, loaded last) and another set's confirming
+    row for the same address: the result does not depend on which set loads first."""
+    from censorwatch.fingerprints import FingerprintDB, fingerprint_from_row
+
+    def row(name, scope):
+        return fingerprint_from_row(
+            {
+                "name": name,
+                "scope": scope,
+                "location_found": "dns",
+                "pattern_type": "full",
+                "pattern": "198.51.100.23",
+                "expected_countries": "KH",
+            },
+            name,
+        )
+
+    rows = [row("ooni.kh_sinkhole", "nat"), row("local.kh_dns_fp_198_51_100_23", "fp")]
+    if order == "false positive first":
+        rows.reverse()
+    doc = wc_doc(
+        queries=[query(["198.51.100.23"])],
+        tcp=[("198.51.100.23", 80, True, None)],
+        requests=[response(200, BLOCKPAGE, {}, "http://example.org/")],
+    )
+    v = judge(doc, FingerprintDB(rows))
+    assert not v.confirmed and v.blocking is None and not v.anomaly
+    assert any("false-positive fingerprint marks it too" in r for r in v.reasons)

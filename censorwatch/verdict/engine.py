@@ -505,9 +505,17 @@ def _overlay_fingerprints(
     neutralised = False
     control_addrs = set(obs.control.dns.addrs) if obs.control and obs.control.dns else set()
     probe_addrs = set(obs.probe_dns.addrs) if obs.probe_dns else set()
+    # An answer that one set marks as a known false positive confirms nothing, whatever the
+    # order of the sets (a working group's rejection, a "local" fp row, is loaded last).
+    known_fp_answers = {
+        m.value for m in matches if m.location == "dns" and m.fingerprint.is_false_positive
+    }
     for m in matches:
         fp = m.fingerprint
         label = f"fingerprint {fp.name} ({fp.scope}) matched {m.location} {m.value!r}"
+        if not fp.is_false_positive and m.location == "dns" and m.value in known_fp_answers:
+            st.reasons.append(f"{label}, but a false-positive fingerprint marks it too: ignored")
+            continue
         if fp.is_false_positive:
             st.reasons.append(f"{label}: known false positive, not counted as blocking")
             if m.location == "dns" and st.blocking == DNS and m.value in probe_addrs:
