@@ -120,7 +120,17 @@ def update(app: App, url: str | None) -> None:
         click.echo("Run 'censorwatch rejudge' to judge stored measurements with them.")
 
 
+#: How far back the machine's vetting is read when a member decides on an address.
+EVIDENCE_DAYS = 365
+
+
 def _decision_options(func: Any) -> Any:
+    func = click.option(
+        "--period",
+        metavar="A..B",
+        help="The measurements whose vetting (blocking_answers) is kept with the decision as "
+        f"its evidence, as analyze --period takes it (default: the last {EVIDENCE_DAYS} days).",
+    )(func)
     func = click.option(
         "--asn",
         metavar="N",
@@ -153,6 +163,7 @@ def _decide(
     by: str | None,
     country: str | None,
     asn: str | None,
+    period: str | None = None,
 ) -> None:
     from censorwatch.answer_decisions import (
         ACCEPT,
@@ -172,12 +183,21 @@ def _decide(
     decided_by = check_decided_by(by if by is not None else app.config.testlists.author)
     cc = normalise_country(country if country is not None else app.config.country)
     network = normalise_asn(asn)
+    evidence_period = _evidence_period(app, cc, period)
     if decision != ACCEPT:
         _refuse_rejecting_what_another_set_confirms(app, address)
     store = app.store()
     before = latest_decisions(store).get(address)
-    d = record_decision(store, address, decision, reason, decided_by, country=cc, asn=network)
+    evidence = _machine_view(app, store, address, cc, evidence_period)
+    d = record_decision(
+        store, address, decision, reason, decided_by, country=cc, asn=network, evidence=evidence
+    )
     fp = fingerprint_for(d)
+    if evidence is not None:
+        click.echo(
+            f"the machine's vetting of {d.ip} ({evidence['period']}): {evidence['verdict']}; "
+            f"{'; '.join(evidence.get('reasons') or [])}"
+        )
     rejudge = "run 'censorwatch rejudge' to judge stored measurements again"
     if decision == ACCEPT:
         where = f" on AS{d.asn}" if d.asn else (f" in {d.country}" if d.country else "")
@@ -191,6 +211,52 @@ def _decide(
             f"{d.ip} {'no longer confirms' if was else 'does not confirm'} measurements: it is "
             f"a known false positive ({fp.name}, decision #{d.id} by {d.decided_by}); {rejudge}."
         )
+
+
+def _evidence_period(app: App, country: str | None, text: str | None) -> Any:
+    """The period whose vetting is kept as evidence (checked before anything is written)."""
+    if not country:
+        return None
+    import datetime as dt
+
+    from censorwatch.analysis.period import Period, country_timezone, parse_period
+
+    settings = app.config.analysis
+    zone = country_timezone(country, settings.timezone, settings.country_timezones)
+    if text:
+        return parse_period(text, zone)
+    today = dt.datetime.now(dt.UTC).date()
+    return Period(today - dt.timedelta(days=EVIDENCE_DAYS - 1), today, zone)
+
+
+def _machine_view(
+    app: App, store: Any, address: str, country: str | None, period: Any
+) -> dict[str, Any] | None:
+    """What ``blocking_answers`` says about ``address`` in ``country`` over ``period``, kept
+    with the decision as its evidence (None when it was not a suspicious answer there)."""
+    if not country or period is None:
+        return None
+    from censorwatch.analysis.answers import blocking_answers
+    from censorwatch.analysis.load import Scope, load_networks
+    from censorwatch.analysis.verdicts import Thresholds
+    from censorwatch.fingerprints import fingerprints_from_config
+
+    with store.engine.connect() as conn:
+        names_df = load_networks(conn)
+        names = {
+            int(a): str(n) for a, n in zip(names_df["asn"], names_df["name"], strict=True) if n
+        }
+        found = blocking_answers(
+            conn,
+            Scope(country, period),
+            Thresholds.from_settings(app.config.analysis),
+            fingerprints_from_config(app.config, store),
+            names,
+        )
+    for entry in found:
+        if entry["ip"] == address:
+            return {**entry, "period": period.label}
+    return None
 
 
 def _refuse_rejecting_what_another_set_confirms(app: App, address: str) -> None:
@@ -217,7 +283,13 @@ def _refuse_rejecting_what_another_set_confirms(app: App, address: str) -> None:
 @_decision_options
 @pass_app
 def accept(
-    app: App, ip: str, reason: str, by: str | None, country: str | None, asn: str | None
+    app: App,
+    ip: str,
+    reason: str,
+    by: str | None,
+    country: str | None,
+    asn: str | None,
+    period: str | None,
 ) -> None:
     """Accept IP as a censor's DNS answer (a sinkhole): it confirms blocking.
 
@@ -226,14 +298,20 @@ def accept(
     and rejudge. A later decision on the same address replaces it; `decisions` shows the
     record.
     """
-    _decide(app, "accept", ip, reason, by, country, asn)
+    _decide(app, "accept", ip, reason, by, country, asn, period)
 
 
 @fingerprints.command("reject")
 @_decision_options
 @pass_app
 def reject(
-    app: App, ip: str, reason: str, by: str | None, country: str | None, asn: str | None
+    app: App,
+    ip: str,
+    reason: str,
+    by: str | None,
+    country: str | None,
+    asn: str | None,
+    period: str | None,
 ) -> None:
     """Reject IP: it is known not to be a censor's answer (a CDN, the site's own hosting).
 
@@ -241,7 +319,7 @@ def reject(
     confirming if it was accepted before, and a measurement whose only sign of DNS blocking is
     this answer is not counted as blocking. When you are not sure, decide nothing yet.
     """
-    _decide(app, "reject", ip, reason, by, country, asn)
+    _decide(app, "reject", ip, reason, by, country, asn, period)
 
 
 @fingerprints.command("decisions")

@@ -112,8 +112,11 @@ LIMITS = (
         "this is why a single anomaly is never reported as a block and why thresholds apply."
     ),
     N_(
-        "Confirmed blocking rests on known blocking fingerprints; a new blockpage or sinkhole "
-        "address is only recognised once it has been added to the fingerprint files."
+        "Confirmed blocking rests on known blocking fingerprints (OONI's, the project's and "
+        "the working group's own). A new sinkhole address is found by the machine's vetting "
+        "of DNS answers (the table in the annex) but confirms measurements only once the "
+        "working group has accepted it; a new blockpage is only recognised once it has been "
+        "added to the fingerprint files."
     ),
     N_(
         "The number of measurements depends on how many volunteers ran tests and when: "

@@ -498,8 +498,28 @@ def test_decisions_beside_the_machines_verdict(isolated_env: Path, tmp_path: Pat
 
     run("ingest", "file", str(path))
     by = ("--by", "analyst")
-    run("fingerprints", "accept", SINKHOLE, "--reason", "Cogetel sinkhole", "--asn", "AS23673", *by)
-    run("fingerprints", "reject", UNCLEAR_IP, "--reason", "a hosting provider", *by)
+    half = ("--period", "2023-01..2023-06")
+    accepted = run(
+        "fingerprints",
+        "accept",
+        SINKHOLE,
+        "--reason",
+        "Cogetel sinkhole",
+        "--asn",
+        "AS23673",
+        *by,
+        *half,
+    )
+    assert f"the machine's vetting of {SINKHOLE} (2023-01-01..2023-06-30): blocking" in (
+        accepted.output
+    )
+    run("fingerprints", "reject", UNCLEAR_IP, "--reason", "a hosting provider", *by, *half)
+    # Each decision keeps what the machine said about the address when it was made.
+    history = json.loads(run("fingerprints", "decisions", "--json").stdout)
+    kept = {d["ip"]: d for d in history}
+    assert kept[SINKHOLE]["evidence"]["verdict"] == "blocking"
+    assert kept[SINKHOLE]["evidence"]["domains"]["count"] >= 5
+    assert kept[UNCLEAR_IP]["evidence"]["verdict"] == "unclear"
     data = json.loads(
         run("analyze", "--country", "KH", "--period", "2023-01..2023-06", "--format", "json").stdout
     )
