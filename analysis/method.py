@@ -114,8 +114,11 @@ def describe_method(
             "status",
             "Each measurement counts once as a failure (no conclusion could be drawn), "
             "confirmed (a known blockpage or blocking answer was seen), an anomaly (signs of "
-            "blocking) or OK, as judged by OONI's pipeline for OONI measurements and by "
-            "censorwatch's verdict engine, which follows OONI's rules, for its own.",
+            "blocking) or OK: as judged by OONI's pipeline where OONI published its judgement "
+            "of a measurement, and otherwise (OONI's raw measurements and censorwatch's own) by "
+            "censorwatch's verdict engine, which follows OONI's rules; a measurement that one "
+            "of the fingerprint sets named in this methodology confirms counts as confirmed "
+            "either way.",
         ),
         MethodSentence(
             "judged",
