@@ -10,7 +10,11 @@ of ``failure``, ``confirmed``, ``anomaly`` or ``ok``, decided in this order of e
    OONI's aggregation API counts them (each measurement in exactly one).
 2. **Else our verdict engine recomputed it** (``verdict_blocking`` is not NULL):
    ``confirmed`` if a fingerprint confirmed it, ``ok`` for ``"false"``, ``anomaly`` for a
-   blocking method, ``failure`` for anything else.
+   blocking method, ``failure`` for anything else. When the engine found no method but a
+   fingerprint matched (``verdict_fingerprint`` is not NULL: the measurement's only sign of
+   blocking was an answer known as a false positive, such as an address the working group
+   rejected), it is ``confirmed`` if a fingerprint confirmed it, else a ``failure``: no
+   conclusion, and never the probe's own ``blocking`` read again.
 3. **Else the probe's own ``test_keys.blocking``** (raw documents nobody judged), read the way
    OONI's fastpath reads it: a method is an anomaly, ``false`` is ok, NULL or an unknown
    value is a failure.
@@ -99,6 +103,10 @@ def status_sql(codes: dict[str, Any] | None = None) -> ColumnElement[Any]:
             _T.verdict_blocking.is_not(None),
             _judged_by_blocking(_T.verdict_blocking, confirmed, v),
         ),
+        (
+            _T.verdict_fingerprint.is_not(None),
+            case((confirmed, literal(v[CONFIRMED])), else_=literal(v[FAILURE])),
+        ),
         (_T.blocking.is_not(None), _judged_by_blocking(_T.blocking, confirmed, v)),
         (confirmed, literal(v[CONFIRMED])),
         else_=literal(v[FAILURE]),
@@ -147,11 +155,13 @@ def measurement_status(row: Any) -> str:
         if confirmed:
             return CONFIRMED
         return ANOMALY if anomaly is True else OK
-    for name in ("verdict_blocking", "blocking"):
+    for name in ("verdict_blocking", "verdict_fingerprint", "blocking"):
         value = _get(row, name)
         if value is not None:
             if confirmed:
                 return CONFIRMED
+            if name == "verdict_fingerprint":
+                return FAILURE
             if value == "false":
                 return OK
             return ANOMALY if value in METHODS else FAILURE

@@ -38,6 +38,7 @@ def measurement(
     blocking: str | None = None,
     verdict_blocking: str | None = None,
     verdict_confirmed: bool | None = None,
+    verdict_fingerprint: str | None = None,
     category_code: str | None = None,
     network_name: str | None = None,
     scores: dict[str, Any] | None = None,
@@ -67,6 +68,7 @@ def measurement(
         blocking=blocking,
         verdict_blocking=verdict_blocking,
         verdict_confirmed=verdict_confirmed,
+        verdict_fingerprint=verdict_fingerprint,
         scores=scores,
         document=document,
     )

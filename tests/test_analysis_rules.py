@@ -63,6 +63,10 @@ def ooni_status(anomaly: bool, confirmed: bool, failure: bool) -> str:
         ({"blocking": "unknown-value"}, FAILURE),
         ({}, FAILURE),
         ({"verdict_confirmed": True}, CONFIRMED),
+        # The engine neutralised a "dns" verdict with a known false positive: no conclusion,
+        # and the probe's own "dns" is not read again.
+        ({"verdict_fingerprint": "local.kh_dns_fp_198_51_100_9", "blocking": "dns"}, FAILURE),
+        ({"verdict_fingerprint": "x", "verdict_confirmed": True, "blocking": "dns"}, CONFIRMED),
     ],
 )
 def test_status_rule(fields: dict, expected: str) -> None:
@@ -84,8 +88,8 @@ def _grid() -> list[Measurement]:
     rows = []
     bools = (None, False, True)
     texts = (None, "false", "dns", "http-diff", "bogus")
-    for i, (a, c, f, vb, vc, b) in enumerate(
-        itertools.product(bools, bools, bools, texts, (None, True), texts)
+    for i, (a, c, f, vb, vc, b, vf) in enumerate(
+        itertools.product(bools, bools, bools, texts, (None, True), texts, (None, "fp.x"))
     ):
         scores = {"blocking_general": 1.0, "analysis": {"blocking_type": "tls"}} if i % 2 else None
         rows.append(
@@ -96,6 +100,7 @@ def _grid() -> list[Measurement]:
                 failure=f,
                 verdict_blocking=vb,
                 verdict_confirmed=vc,
+                verdict_fingerprint=vf,
                 blocking=b,
                 scores=scores,
             )

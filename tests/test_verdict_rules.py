@@ -155,7 +155,8 @@ def test_cisco_opendns_answer_is_a_known_false_positive():
         requests=[response(200, BLOCKPAGE, {}, "http://example.org/")],
     )
     v = judge(doc)
-    assert v.blocking is None and not v.anomaly and not v.confirmed and not v.failure
+    # Not counted as blocking, and not as accessible either: no conclusion.
+    assert v.blocking is None and not v.anomaly and not v.confirmed and v.failure
     # (OONI's vague "<title>Blocked</title>" body fingerprint matches the page too; it
     # confirms nothing.)
     assert v.fingerprints[0] == "cw.fp_dns_cisco_opendns_146_112_197"

@@ -562,7 +562,9 @@ def judge(document: Mapping[str, Any], fingerprints: FingerprintDB | None = None
     confirmed, neutralised = _overlay_fingerprints(obs, st, matches)
     blocking = st.blocking
     anomaly = blocking in BLOCKING_TYPES or confirmed
-    failure = blocking is None and not matches and not neutralised
+    # A "dns" verdict that rested on a known false-positive answer gives no conclusion: the
+    # measurement says nothing about blocking either way (docs/verdicts.md).
+    failure = blocking is None and (neutralised or not matches)
     accessible = st.accessible
     if blocking in BLOCKING_TYPES:
         accessible = False
