@@ -115,11 +115,16 @@ def normalise_ip(text: str) -> str:
     """The address as stored and matched (``ipaddress``'s compressed form)."""
     value = (text or "").strip()
     try:
-        return ipaddress.ip_address(value).compressed
+        address = ipaddress.ip_address(value)
     except ValueError:
         raise DecisionInputError(
             f"not an IP address: {text!r} (give one address, such as 203.0.113.7)"
         ) from None
+    # ::ffff:203.0.113.9 is the IPv4 address an A answer holds: keep it in the form answers
+    # have, or it would never match one.
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.compressed
 
 
 def normalise_country(text: str | None) -> str | None:

@@ -134,8 +134,9 @@ def _decision_options(func: Any) -> Any:
     func = click.option(
         "--asn",
         metavar="N",
-        help="The network where the address was seen (AS38623 or 38623): the fingerprint "
-        "then has scope isp and confirms on that network.",
+        help="The network where the address was seen (AS38623 or 38623). Accepted, the "
+        "fingerprint then has scope isp and confirms on that network; rejected, the network "
+        "is noted with the reason.",
     )(func)
     func = click.option(
         "--country",
@@ -184,7 +185,9 @@ def _decide(
     cc = normalise_country(country if country is not None else app.config.country)
     network = normalise_asn(asn)
     evidence_period = _evidence_period(app, cc, period)
-    if decision != ACCEPT:
+    if decision == ACCEPT:
+        _refuse_accepting_a_known_false_positive(app, address)
+    else:
         _refuse_rejecting_what_another_set_confirms(app, address)
     store = app.store()
     before = latest_decisions(store).get(address)
@@ -257,6 +260,25 @@ def _machine_view(
         if entry["ip"] == address:
             return {**entry, "period": period.label}
     return None
+
+
+def _refuse_accepting_a_known_false_positive(app: App, address: str) -> None:
+    """An address another set marks as a known false positive would not confirm anything
+    once accepted (the fp rule wins): say so, and write nothing."""
+    from censorwatch.answer_decisions import DecisionInputError
+    from censorwatch.fingerprints import fingerprints_from_config
+
+    marked = [
+        m.fingerprint.name
+        for m in fingerprints_from_config(app.config).match_dns(address)
+        if m.fingerprint.is_false_positive
+    ]
+    if marked:
+        raise DecisionInputError(
+            f"{address} is a known false positive in a loaded set ({', '.join(marked)}): "
+            "accepted, it would confirm nothing; if that set is wrong, report it upstream, "
+            "or leave the set out ([verdict] ooni_fingerprints, fingerprint_files)"
+        )
 
 
 def _refuse_rejecting_what_another_set_confirms(app: App, address: str) -> None:

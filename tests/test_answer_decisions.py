@@ -420,3 +420,25 @@ def test_accept_then_rejudge_confirms_a_new_sinkhole(isolated_env, shared, e2e_d
     blocking, confirmed, names, _ = _verdict(e2e_db)
     assert (blocking, confirmed) == (None, False)
     assert names == "local.ir_dns_fp_198_51_100_23"
+
+
+def test_accepting_a_known_false_positive_is_refused_and_mapped_addresses_are_ipv4(
+    isolated_env,
+) -> None:
+    """146.112.197.0/24 (Cisco OpenDNS) is a known false positive in the project's set: an
+    accepted row would confirm nothing, so accept says so and writes nothing."""
+    from click.testing import CliRunner
+
+    from censorwatch.answer_decisions import normalise_ip
+    from censorwatch.cli import cli
+
+    runner = CliRunner()
+    out = runner.invoke(
+        cli, ["fingerprints", "accept", "146.112.197.9", "--reason", "x", "--by", "Dara"]
+    )
+    assert out.exit_code == 2, out.output
+    assert "known false positive" in out.output and "cw.fp_dns_cisco_opendns" in out.output
+    listed = runner.invoke(cli, ["fingerprints", "decisions", "--json"])
+    assert listed.exit_code == 0 and json.loads(listed.output) == []
+    assert normalise_ip("::ffff:203.0.113.9") == "203.0.113.9"
+    assert normalise_ip(" 2001:DB8::1 ") == "2001:db8::1"
