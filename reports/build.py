@@ -356,6 +356,16 @@ def _answer_row(answer: dict[str, Any], lang: Language) -> AnswerRow:
         reasons.append(_("no known fingerprint"))
     asn = answer.get("asn")
     network = f"AS{asn} {answer.get('as_org_name') or ''}".strip() if asn else ""
+    decided = answer.get("decision") or None
+    decision = ""
+    if decided:
+        when = lang.date(str(decided.get("decided_at") or "")[:10] or None)
+        said = (
+            _("accepted on %(date)s")
+            if decided.get("decision") == "accept"
+            else _("rejected on %(date)s")
+        ) % {"date": when}
+        decision = f"{said}: {decided['reason']}" if decided.get("reason") else said
     return AnswerRow(
         ip=str(answer["ip"]),
         verdict=str(answer["verdict"]),
@@ -363,6 +373,7 @@ def _answer_row(answer: dict[str, Any], lang: Language) -> AnswerRow:
         answered_on=tuple(str(n["name"]) for n in networks),
         domains=int(answer["domains"]["count"]),
         reasons=tuple(reasons),
+        decision=decision,
     )
 
 

@@ -146,6 +146,9 @@ class AnswerRow:
     domains: int
     #: Why, in the report's language.
     reasons: tuple[str, ...]
+    #: The working group's latest decision on the address, with its date and reason ("" when
+    #: none); the member's name is not published.
+    decision: str = ""
 
 
 @dataclass(frozen=True)

@@ -352,6 +352,38 @@ def test_report_annex_table(vetted, store) -> None:
             assert word in method, word
 
 
+def test_report_annex_shows_the_decision_without_the_members_name(vetted, store) -> None:
+    import dataclasses
+
+    from censorwatch.reports.build import build_model
+    from censorwatch.reports.i18n import get_language
+    from censorwatch.reports.model import Edition
+    from censorwatch.reports.render import render_report
+
+    decided = {
+        "decision": "accept",
+        "reason": "Cogetel's sinkhole <b>",
+        "decided_by": "Dara",
+        "decided_at": "2023-07-01T09:00:00Z",
+    }
+    answers = [
+        {**a, "decision": decided} if a["ip"] == SINKHOLE else a for a in vetted.blocking_answers
+    ]
+    result = dataclasses.replace(vetted, blocking_answers=answers)
+    edition = Edition("draft", "WG", dt.datetime(2023, 7, 5), "0" * 64, "1" * 64)
+    for code, said in (("en", "accepted on"), ("km", "បានទទួលយក")):
+        model = build_model(result, None, store, get_language(code), edition)
+        row = model.method.answers[0]
+        assert row.ip == SINKHOLE and said in row.decision and "Dara" not in row.decision
+        assert model.method.answers[1].decision == ""
+        html = render_report(model, code)
+        method = html[html.index('id="answers"') : html.index('id="coverage"')]
+        assert (
+            "Cogetel&#39;s sinkhole &lt;b&gt;" in method or "Cogetel's sinkhole &lt;b&gt;" in method
+        )
+        assert "Dara" not in method
+
+
 def test_report_annex_escapes_network_text(report_model) -> None:
     import dataclasses
 
