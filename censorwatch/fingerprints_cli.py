@@ -201,6 +201,12 @@ def _decide(
             f"the machine's vetting of {d.ip} ({evidence['period']}): {evidence['verdict']}; "
             f"{'; '.join(evidence.get('reasons') or [])}"
         )
+    elif evidence_period is not None:
+        click.echo(
+            f"no stored measurement of {cc} in {evidence_period.label} has {d.ip} as a "
+            "suspicious DNS answer: the decision is kept without the machine's evidence "
+            "(--period chooses the measurements)"
+        )
     rejudge = "run 'censorwatch rejudge' to judge stored measurements again"
     if decision == ACCEPT:
         where = f" on AS{d.asn}" if d.asn else (f" in {d.country}" if d.country else "")

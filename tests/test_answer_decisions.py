@@ -183,7 +183,9 @@ def test_cli_by_defaults_to_the_configured_name_never_the_machine(isolated_env, 
     monkeypatch.setenv("CENSORWATCH_TESTLISTS_AUTHOR", "Chenda (iMAP)")
     result = run("fingerprints", "accept", "203.0.113.7", "--reason", "Metfone sinkhole")
     assert result.exit_code == 0, result.output
-    assert result.output.count("\n") == 1
+    # Two lines: what the machine's vetting said (here: nothing stored), then the decision.
+    assert result.output.count("\n") == 2
+    assert "kept without the machine's evidence" in result.output.splitlines()[0]
     assert "203.0.113.7 now confirms DNS blocking in KH as local.kh_dns_sinkhole_203_0_113_7" in (
         result.output
     )
@@ -440,5 +442,10 @@ def test_accepting_a_known_false_positive_is_refused_and_mapped_addresses_are_ip
     assert "known false positive" in out.output and "cw.fp_dns_cisco_opendns" in out.output
     listed = runner.invoke(cli, ["fingerprints", "decisions", "--json"])
     assert listed.exit_code == 0 and json.loads(listed.output) == []
+    accepted = runner.invoke(
+        cli, ["fingerprints", "accept", "203.0.113.61", "--reason", "seen by hand", "--by", "Dara"]
+    )
+    assert accepted.exit_code == 0, accepted.output
+    assert "kept without the machine's evidence" in accepted.output
     assert normalise_ip("::ffff:203.0.113.9") == "203.0.113.9"
     assert normalise_ip(" 2001:DB8::1 ") == "2001:db8::1"
