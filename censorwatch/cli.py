@@ -167,10 +167,20 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
         if verbose >= 2
         else (logging.INFO if verbose else logging.WARNING)
     )
-    from rich.logging import RichHandler
+    handler: logging.Handler
+    if sys.stderr.isatty():
+        from rich.logging import RichHandler
 
-    handler = RichHandler(show_path=False, rich_tracebacks=verbose > 0, console=_stderr_console())
-    logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
+        handler = RichHandler(
+            show_path=False, rich_tracebacks=verbose > 0, console=_stderr_console()
+        )
+        fmt = "%(message)s"
+    else:
+        # A log file or the service manager's journal: plain lines, one per record, never
+        # wrapped at a terminal's width (and rich stays unimported: a probe's memory counts).
+        handler = logging.StreamHandler(sys.stderr)
+        fmt = "%(asctime)s %(levelname)s %(message)s"
+    logging.basicConfig(level=level, format=fmt, handlers=[handler], force=True)
     if verbose < 2:
         logging.getLogger("alembic").setLevel(logging.WARNING)
 

@@ -98,3 +98,7 @@ def test_probe_run_imports_no_analysis_or_report_code(tmp_path):
         assert not heavy, heavy
     assert "censorwatch.probes.service" in seen[1]
     assert not any(n.split(".")[0] in ("alembic", "mako") for n in seen[1])
+    # On SQLite nothing of SQLAlchemy's PostgreSQL dialect (2.3 MiB); logging to a pipe is
+    # plain, without rich (2.5 MiB): the probe's budget is 80 MiB (docs/performance.md).
+    assert not any(n.startswith("sqlalchemy.dialects.postgresql") for n in seen[1])
+    assert not any(n.split(".")[0] == "rich" for n in seen[1])

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from censorwatch.errors import CensorwatchError
 from censorwatch.measurement import utcnow
@@ -127,7 +127,11 @@ def _holder_is_dead(holder: str) -> bool:
 
 def _insert(store: Store):  # type: ignore[no-untyped-def]
     table = JobLock.__table__
-    return postgresql.insert(table) if store.dialect == "postgresql" else sqlite.insert(table)
+    if store.dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def try_acquire(store: Store, name: str, holder: str, ttl: timedelta = DEFAULT_TTL) -> bool:

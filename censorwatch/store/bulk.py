@@ -28,12 +28,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Connection, bindparam, case, func, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, bindparam, case, func, text, update
+from sqlalchemy.dialects import sqlite
 
 from censorwatch.measurement import Measurement, is_derived_uid, utcnow
 from censorwatch.store.codec import encode_document
-from censorwatch.store.models import MeasurementRow, Network
+from censorwatch.store.models import JSONOrJSONB, MeasurementRow, Network
 
 COPY_THRESHOLD = 1000
 DEFAULT_BATCH = 5000
@@ -193,6 +193,8 @@ def write_measurements(
 def _insert_stmt(conn: Connection) -> Any:
     dialect = conn.dialect.name
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(_TABLE)
     if dialect == "sqlite":
         return sqlite.insert(_TABLE)
@@ -244,9 +246,7 @@ def _bind_type(column: Any) -> Any:
     when a copy without them (a raw document) arrives after the API row.
     """
     if column.name == "scores":
-        return JSON(none_as_null=True).with_variant(
-            postgresql.JSONB(none_as_null=True), "postgresql"
-        )
+        return JSONOrJSONB(none_as_null=True)
     return column.type
 
 
@@ -384,7 +384,12 @@ def _upsert_networks(conn: Connection, batch: list[Measurement], now: datetime) 
     if not seen:
         return
     table = Network.__table__
-    ins = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        ins = postgresql.insert(table)
+    else:
+        ins = sqlite.insert(table)
     stmt = ins.on_conflict_do_update(
         index_elements=["asn"],
         set_={
