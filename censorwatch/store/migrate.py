@@ -165,9 +165,7 @@ def create_fresh(store: Store) -> bool:
                     "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
                 )
             )
-            conn.execute(
-                text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": head}
-            )
+            conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": head})
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise StoreError(f"cannot create the store in {store.display_url}: {reason}") from None
