@@ -15,6 +15,7 @@ from censorwatch.analysis.frames import count_distinct, day_text, max_text
 from censorwatch.analysis.rules import (
     ANOMALY,
     BLOCKPAGE,
+    BLOCKPAGE_COLUMN,
     CONFIRMED,
     FAILURE,
     METHOD_COLUMNS,
@@ -24,7 +25,7 @@ from censorwatch.analysis.rules import (
 from censorwatch.analysis.verdicts import BLOCKED_VERDICTS, INCONCLUSIVE, Thresholds
 
 METHOD_COLS = list(METHOD_COLUMNS.values())
-SUMMED = ["measurements", OK, ANOMALY, CONFIRMED, FAILURE, *METHOD_COLS]
+SUMMED = ["measurements", OK, ANOMALY, CONFIRMED, FAILURE, *METHOD_COLS, BLOCKPAGE_COLUMN]
 
 
 def web_cells(cells: pd.DataFrame) -> pd.DataFrame:
@@ -41,12 +42,12 @@ def _finish_counts(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def methods_of(row: pd.Series | dict) -> tuple[str, ...]:
-    """Methods seen in a row of method counts, most frequent first; ``blockpage`` when any
-    measurement was confirmed."""
+    """Methods seen in a row of method counts, most frequent first; ``blockpage`` when a
+    known blockpage confirmed a measurement (not for a DNS answer known for blocking)."""
     counts = [(method, int(row[col])) for method, col in METHOD_COLUMNS.items() if row[col] > 0]
     counts.sort(key=lambda mc: -mc[1])  # stable: ties keep the METHODS order
     methods = [m for m, _ in counts]
-    if row[CONFIRMED] > 0:
+    if row.get(BLOCKPAGE_COLUMN, 0) > 0:
         methods.append(BLOCKPAGE)
     return tuple(methods)
 
@@ -252,7 +253,7 @@ def domain_table(
     )
     blocked_rows = pn[on_blocking & pn["verdict"].isin(BLOCKED_VERDICTS)]
     method_rows = pd.concat([blocked_rows, pn[pn["verdict"] == INCONCLUSIVE]])
-    sums = method_rows.groupby("domain", sort=True)[[*METHOD_COLS, CONFIRMED]].sum()
+    sums = method_rows.groupby("domain", sort=True)[[*METHOD_COLS, BLOCKPAGE_COLUMN]].sum()
     methods = {d: methods_of(row) for d, row in sums.to_dict(orient="index").items()}
     g = blocked_rows.groupby("domain", sort=True)
     first = day_text(g["first_anomaly"].min()).to_dict() if len(blocked_rows) else {}

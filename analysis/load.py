@@ -36,10 +36,12 @@ from censorwatch.analysis.period import Period, _month_end
 from censorwatch.analysis.rules import (
     ANOMALY,
     APP_TESTS,
+    BLOCKPAGE_COLUMN,
     CONFIRMED,
     FAILURE,
     METHOD_COLUMNS,
     OK,
+    PAGE_METHODS,
     STATUS_CODES,
     WEB_TESTS,
     local_day_sql,
@@ -63,6 +65,7 @@ COUNT_COLUMNS = (
     CONFIRMED,
     FAILURE,
     *METHOD_COLUMNS.values(),
+    BLOCKPAGE_COLUMN,
     "anomaly_days",
 )
 #: Threads reading a SQLite file in parallel (the machines this runs on have two cores).
@@ -280,6 +283,9 @@ def cells_from_groups(raw: pd.DataFrame) -> Cells:
     raw[ANOMALY] = (raw["n"] - raw["n_confirmed"]).where(anomalous, 0)
     for method, col in METHOD_COLUMNS.items():
         raw[col] = raw["n"].where(anomalous & (raw["amethod"] == method), 0)
+    raw[BLOCKPAGE_COLUMN] = raw["n_confirmed"].where(
+        anomalous & raw["amethod"].isin(PAGE_METHODS), 0
+    )
     raw["aday"] = to_days(raw["aday"])
     raw = raw.rename(columns={"n": "measurements"})
     for key in ("input", "domain"):

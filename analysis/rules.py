@@ -24,7 +24,8 @@ of ``failure``, ``confirmed``, ``anomaly`` or ``ok``, decided in this order of e
 
 The **method** of an anomalous measurement is the verdict engine's ``verdict_blocking``, else
 the probe's ``blocking``, else the ``blocking_type`` of OONI's scores (API rows); a confirmed
-measurement also counts as ``blockpage`` (a known blockpage or sinkhole answer matched).
+measurement whose method is not ``dns`` also counts as ``blockpage`` (a known blockpage matched;
+a DNS answer known for blocking confirms a ``dns`` measurement, which is no blockpage).
 
 The same rule exists twice: as SQL (:func:`status_sql`, :func:`method_sql`, used by the
 aggregation queries so three million rows never leave the database) and as Python
@@ -51,6 +52,11 @@ STATUSES = (FAILURE, CONFIRMED, ANOMALY, OK)
 METHODS = ("dns", "tcp_ip", "tls", "http-failure", "http-diff")
 BLOCKPAGE = "blockpage"
 ALL_METHODS = (*METHODS, BLOCKPAGE)
+#: Confirmed measurements whose method is an HTTP one: a known blockpage matched (a DNS
+#: measurement confirmed by a known blocking answer is not a blockpage).
+BLOCKPAGE_COLUMN = "m_blockpage"
+#: The methods whose confirmation is a blockpage (a page's body or headers matched).
+PAGE_METHODS = ("http-diff", "http-failure", "tcp_ip", "tls")
 #: Column-name-safe form of each method (``http-diff`` -> ``http_diff``).
 METHOD_COLUMNS = {m: "m_" + m.replace("-", "_") for m in METHODS}
 

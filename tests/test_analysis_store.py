@@ -180,7 +180,8 @@ def test_verdicts_and_evidence(result) -> None:
 
     fp = domain(result, "fp.example")
     assert fp["verdict"] == "confirmed" and fp["confirmed_by"] == "fingerprint"
-    assert fp["methods"] == ("dns", "blockpage") and fp["networks"] == (B,)
+    # A DNS answer known for blocking confirmed it: the method is dns, no blockpage.
+    assert fp["methods"] == ("dns",) and fp["networks"] == (B,)
     assert fp["first_blocked"] == fp["last_blocked"] == "2023-08-01"
 
     agree = domain(result, "agree.example")
@@ -425,3 +426,26 @@ def test_explorer_urls() -> None:
         "https://explorer.ooni.org/measurement/20200303T085244Z_AS42668_x?input=http%3A%2F%2Frutor.org%2F"
     )
     assert explorer_url("censorwatch", uid, "r1", "https://a/") is None
+
+
+def test_blockpage_only_when_a_page_confirmed_it(store) -> None:
+    """A known blockpage (an HTTP method, confirmed) is a blockpage; a DNS answer known for
+    blocking confirms a dns measurement, which is not (Cambodia has no blockpages)."""
+    rows = [
+        ooni(
+            "https://page.example/",
+            "2023-03-01 02:00:00",
+            A,
+            status="confirmed",
+            method="http-diff",
+        ),
+        ooni(
+            "https://sinkhole.example/", "2023-03-01 02:00:00", A, status="confirmed", method="dns"
+        ),
+    ]
+    with store.engine.begin() as conn:
+        write_measurements(conn, rows)
+    result = analyze(store, "KH", parse_period("2023", KH), AnalysisSettings())
+    methods = {d["domain"]: tuple(d["methods"]) for d in result.domains.to_dict(orient="records")}
+    assert methods["page.example"] == ("http-diff", "blockpage")
+    assert methods["sinkhole.example"] == ("dns",)
