@@ -19,6 +19,11 @@ from censorwatch.store import job_run
 INCOMPLETE = 0.9
 
 
+def _n(count: int, noun: str) -> str:
+    """``1 network``, ``2 networks``, ``1,234 measurements``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def _atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -73,8 +78,8 @@ def _print_table(result: AnalysisResult) -> None:
     p = result.period
     console.print(
         f"[bold]{result.country}[/bold] {p.start} to {p.end} ({p.timezone}): "
-        f"{h.measurements:,} measurements, {h.urls_tested:,} URLs ({h.domains_tested:,} "
-        f"domains) on {h.networks} networks"
+        f"{_n(h.measurements, 'measurement')}, {_n(h.urls_tested, 'URL')} "
+        f"({_n(h.domains_tested, 'domain')}) on {_n(h.networks, 'network')}"
     )
     console.print(
         f"[bold]blocked websites: {h.blocked}[/bold] (confirmed {h.confirmed}, likely "
