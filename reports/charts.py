@@ -71,6 +71,21 @@ def nice_ceiling(value: float) -> float:
     return 10 * exponent
 
 
+def axis_ticks(vmax: float, *, integer: bool = True) -> list[float]:
+    """The values of the horizontal grid lines, 0 to the axis maximum.
+
+    Counts get whole-number ticks only, however small the counts are: five ticks over a
+    maximum of 1 would read 0, 0, 0, 1, 1 once rounded. Other values get quarters.
+    """
+    if not integer:
+        return [vmax * i / 4 for i in range(5)]
+    top = max(1, math.ceil(vmax))
+    for k in (4, 5, 2, 3, 1):
+        if top % k == 0:
+            return [top * i // k for i in range(k + 1)]
+    return [0, top]
+
+
 def _svg_open(width: int, height: int, title: str, desc: str, css_class: str) -> tuple[str, str]:
     tid, did = _uid("t"), _uid("d")
     head = (
@@ -93,24 +108,27 @@ def bar_chart(
     markers: Sequence[Marker] = (),
     width: int = 720,
     height: int = 300,
+    integer: bool = True,
 ) -> Markup:
-    """Vertical bars (e.g. measurements per month) with labelled callouts and event markers."""
+    """Vertical bars (e.g. measurements per month) with labelled callouts and event markers;
+    ``integer``: the values are counts, so the axis shows whole numbers only."""
     head, tail = _svg_open(width, height, title, desc, "bar-chart")
     if not values:
         return Markup(head + tail)
     left, right, top, bottom = 56, 12, 44, 46
     plot_w, plot_h = width - left - right, height - top - bottom
-    vmax = nice_ceiling(max(values))
+    ticks = axis_ticks(nice_ceiling(max(values)), integer=integer)
+    vmax = ticks[-1]
     slot = plot_w / len(values)
     bar_w = max(slot * 0.7, 1)
     called = {c.index: c.label for c in callouts}
     parts = [head]
-    for i in range(5):
-        y = top + plot_h - plot_h * i / 4
+    for tick in ticks:
+        y = top + plot_h - plot_h * tick / vmax
         parts.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
             f'<text x="{left - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">'
-            f"{escape(fmt(vmax * i / 4))}</text>"
+            f"{escape(fmt(tick))}</text>"
         )
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         x = left + i * slot + (slot - bar_w) / 2

@@ -135,6 +135,22 @@ def test_charts_have_text_alternatives() -> None:
     assert ramp_colour(0) != ramp_colour(1)
 
 
+def test_small_counts_get_whole_number_ticks() -> None:
+    import re
+
+    from censorwatch.reports.charts import axis_ticks
+
+    assert axis_ticks(1) == [0, 1]
+    assert axis_ticks(2) == [0, 1, 2]
+    assert axis_ticks(2.5) == [0, 1, 2, 3]
+    assert axis_ticks(5) == [0, 1, 2, 3, 4, 5]
+    assert axis_ticks(200) == [0, 50, 100, 150, 200]
+    assert axis_ticks(1, integer=False) == [0, 0.25, 0.5, 0.75, 1]
+    svg = bar_chart(["Jan", "Feb"], [1, 0], title="T", desc="D")
+    labels = re.findall(r'class="axis" text-anchor="end">([^<]*)<', str(svg))
+    assert labels == ["0", "1"]
+
+
 def test_markdown_sections_are_safe() -> None:
     html = render_markdown("<script>x()</script> [a](javascript:x()) [b](https://ok.example/)")
     assert "<script>" not in html
