@@ -524,8 +524,13 @@ def build_model(
     ]
     categories = [
         CategoryRow(
-            code=str(r["category_code"]),
-            name=lang.gettext(category_name(str(r["category_code"]))),
+            # Websites measured but in no test list have no category ("(none)" in the CSV).
+            code="" if str(r["category_code"]) == "(none)" else str(r["category_code"]),
+            name=(
+                lang.gettext("No category (not in the test lists)")
+                if str(r["category_code"]) == "(none)"
+                else lang.gettext(category_name(str(r["category_code"])))
+            ),
             tested=int(r["domains"]),
             confirmed=int(r["confirmed"]),
             likely=int(r["likely"]),

@@ -342,6 +342,10 @@ def test_report_annex_table(vetted, store) -> None:
     ):
         model = build_model(vetted, None, store, get_language(code), edition)
         rows = model.method.answers
+        # The half-year's websites are in no test list: one category row says so, once.
+        assert [c.code for c in model.categories] == [""]
+        if code == "en":
+            assert model.categories[0].name == "No category (not in the test lists)"
         assert [r.ip for r in rows] == [SINKHOLE, BOGON, UNCLEAR_IP, OPENDNS]
         assert rows[0].network == "AS23673 Cogetel Online"
         assert rows[0].answered_on == ("Cogetel Online",) and rows[0].domains == 7
