@@ -305,3 +305,13 @@ def test_documents_written_with_zlib_before_stay_readable() -> None:
     assert decode_document(encode_document(doc)) == doc
     assert decode_document(memoryview(encode_document(doc))) == doc
     assert encode_document(None) is None and decode_document(None) is None
+
+
+def test_a_document_twice_in_one_file_adds_up(store, shared, tmp_path) -> None:
+    """read = new + already known: the second copy is merged into the first."""
+    doc = docs(shared, 1)[0]
+    path = tmp_path / "twice.jsonl"
+    path.write_text((json.dumps(doc) + "\n") * 2, encoding="utf-8")
+    stats = ingest_paths(store, path).stats
+    assert (stats.read, stats.inserted, stats.merged) == (2, 1, 1)
+    assert len(rows(store)) == 1

@@ -180,6 +180,9 @@ def write_measurements(
     for batch in _batched(measurements, batch_size):
         now = utcnow()
         rows = _dedupe([_as_row(m, now, probe_run_id) for m in batch])
+        # A measurement repeated within the batch is merged into its first copy: count it as
+        # known, so that read = new + already known (+ quarantined) in every summary.
+        result.merged += len(batch) - len(rows)
         if conn.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
             result += _write_pg_copy(conn, rows)
         elif conn.dialect.name == "sqlite":
