@@ -55,10 +55,11 @@ def fine_in(url: str, start: str) -> list:
     return [ooni(url, d, A) for d in days(start, 12)] + [ooni(url, d, B) for d in days(start, 12)]
 
 
-def cli_json(db_url: str, period: str) -> dict:
+def cli_json(db_url: str, period: str, country: str = "KH", *extra: str) -> dict:
+    args = ["analyze", "--country", country, "--period", period, "--format", "json", *extra]
     result = CliRunner().invoke(
         cli,
-        ["--db", db_url, "analyze", "--country", "KH", "--period", period, "--format", "json"],
+        ["--db", db_url, *args],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
@@ -237,3 +238,59 @@ def test_demo_store_report_equals_analyze(demo_store) -> None:
     assert second in ch["still_blocked"] and second not in ch["first_measured"]
     assert set(ch["first_measured"]) == set(blocked["domain"]) - {first, second}
     assert data["headline"]["first_measured"] == len(model.first_measured)
+
+
+def real_documents(shared) -> list:
+    """Every real OONI measurement of ../shared/fixtures (skipped when absent)."""
+    from censorwatch.measurement import Measurement
+
+    def body(path: Path) -> dict:
+        return json.loads(json.loads(path.read_text(encoding="utf-8"))["body"])
+
+    listed = body(
+        shared("ooni", "api", "api_v1_measurements__web_connectivity_limit50.recorded.json")
+    )
+    rows = [Measurement.from_api_record(r) for r in listed["results"]]
+    meta = dict(
+        body(
+            shared(
+                "ooni", "api", "api_v1_measurement_meta__RU_rutor_http-diff_confirmed.recorded.json"
+            )
+        )
+    )
+    meta["scores"] = json.loads(meta["scores"])
+    rows.append(Measurement.from_api_record(meta))
+    for name in ("web_connectivity_ir_fp.json", "web_connectivity_null.json"):
+        doc = json.loads(shared("ooni", "measurements", name).read_text(encoding="utf-8"))
+        rows.append(Measurement.from_document(doc))
+    return rows
+
+
+def test_real_documents_report_equals_analyze(tmp_path: Path, isolated_env, shared) -> None:
+    """A store of real OONI measurements (no previous period in it): for every country, the
+    report's lists equal analyze's JSON, and a blocked site is first measured, not new."""
+    rows = real_documents(shared)
+    url = f"sqlite:///{tmp_path / 'real.sqlite3'}"
+    store = open_store(url)
+    try:
+        with store.engine.begin() as conn:
+            write_measurements(conn, rows)
+        first_measured: list[str] = []
+        for cc, year in sorted({(m.probe_cc, m.measurement_start_time.year) for m in rows}):
+            data = cli_json(url, str(year), cc, "--timezone", "UTC")
+            p = data["period"]
+            period = Period(
+                dt.date.fromisoformat(p["start"]), dt.date.fromisoformat(p["end"]), p["timezone"]
+            )
+            now = analyze(store, cc, period)
+            previous = analyze(store, cc, period.previous(), compare_previous=False)
+            model = build_model(now, previous, store, get_language("en"), EDITION)
+            assert report_lists(model) == json_lists(data), (cc, year)
+            assert data["changes"]["previous_measured"] is False
+            assert data["changes"]["newly_blocked"] == []
+            assert data["headline"]["first_measured"] == data["headline"]["blocked"]
+            first_measured += data["changes"]["first_measured"]
+        # OONI's confirmed RU measurement of rutor.org: first measured, never newly blocked.
+        assert first_measured == ["rutor.org"]
+    finally:
+        store.close()
