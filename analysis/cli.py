@@ -85,11 +85,21 @@ def _print_table(result: AnalysisResult) -> None:
         f"[bold]blocked websites: {h.blocked}[/bold] (confirmed {h.confirmed}, likely "
         f"{h.likely}); inconclusive {h.inconclusive}; accessible {h.accessible}"
     )
-    prev = result.changes.previous_period
-    console.print(
-        f"since {prev.start}..{prev.end}: {h.newly_blocked} newly blocked, "
-        f"{h.unblocked} unblocked; still blocked at the end of the period: {h.still_blocked}"
-    )
+    ch = result.changes
+    prev = ch.previous_period
+    if not getattr(ch, "compared", True):
+        since = "no comparison with the previous period (--no-previous)"
+    elif not getattr(ch, "previous_measured", True):
+        since = (
+            f"no measurements in {prev.start}..{prev.end}, so no comparison is possible: "
+            f"{h.first_measured} blocked websites first measured this period"
+        )
+    else:
+        since = (
+            f"since {prev.start}..{prev.end}: {h.newly_blocked} newly blocked, "
+            f"{h.first_measured} first measured this period, {h.unblocked} unblocked"
+        )
+    console.print(f"{since}; still blocked at the end of the period: {h.still_blocked}")
     c = result.coverage
     if c.testlist_urls:
         console.print(f"test list: {c.testlist_urls_tested:,} of {c.testlist_urls:,} URLs tested")

@@ -204,6 +204,11 @@ def describe_method(
                 "prev_end": period.previous().end.isoformat(),
             },
         ),
+        MethodSentence(
+            "first-measured",
+            "A website blocked in this period that was not measured in the preceding period is "
+            "listed as first measured this period, never as newly blocked.",
+        ),
     ]
     return Method(
         version=METHOD_VERSION,

@@ -250,8 +250,7 @@ def _analyze(
         prev = previous.merge(prev_urls_categories, on="domain", how="left")
         changes = compare_periods(domains, prev, period.previous())
     else:
-        empty = pd.DataFrame(columns=["domain", "category_code", "verdict"])
-        changes = compare_periods(domains, empty, period.previous())
+        changes = compare_periods(domains, None, period.previous())
     if pending is not None:
         anomalous = pending.result()
     return AnalysisResult(

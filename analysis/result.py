@@ -46,6 +46,8 @@ class Headline:
     still_blocked: int
     newly_blocked: int
     unblocked: int
+    #: Blocked now and not measured in the previous period (never counted as newly blocked).
+    first_measured: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -117,6 +119,7 @@ class AnalysisResult:
             else 0,
             newly_blocked=len(self.changes.newly_blocked),
             unblocked=len(self.changes.unblocked),
+            first_measured=len(self.changes.first_measured),
         )
 
     def network_name(self, asn: int) -> str:

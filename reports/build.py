@@ -574,9 +574,10 @@ def build_model(
         edition=edition,
         headline=_headline(result),
         previous=prev_headline,
+        # The comparison is the analysis's own (result.changes), as in analyze --format json.
         previous_period=(
             (result.changes.previous_period.start, result.changes.previous_period.end)
-            if prev_headline
+            if getattr(result.changes, "previous_measured", True)
             else None
         ),
         months=months,
@@ -592,9 +593,11 @@ def build_model(
         all_sites=everything,
         heat=_heat(result, confirmed + likely),
         categories=categories,
-        # Without measurements in the previous period there is nothing to compare with.
-        newly_blocked=change_rows(result.changes.newly_blocked) if prev_headline else [],
-        unblocked=change_rows(result.changes.unblocked) if prev_headline else [],
+        # The same lists as analyze's JSON `changes` (censorwatch.analysis.changes decides):
+        # a site not measured in the previous period is first measured, never newly blocked.
+        newly_blocked=change_rows(result.changes.newly_blocked),
+        unblocked=change_rows(result.changes.unblocked),
+        first_measured=change_rows(result.changes.first_measured),
         apps=apps,
         method=_method(result, store, lang),
         sections=sections or [],

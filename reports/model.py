@@ -225,3 +225,5 @@ class ReportModel:
     sections: list[Section] = field(default_factory=list)
     data_files: list[DataFile] = field(default_factory=list)
     previous_period: tuple[dt.date, dt.date] | None = None
+    #: Blocked now and not measured in the previous period (never "newly blocked").
+    first_measured: list[SiteRow] = field(default_factory=list)

@@ -252,17 +252,20 @@ def test_tables_per_category_network_month(result) -> None:
 def test_changes(result) -> None:
     ch = result.changes
     assert ch.previous_period == parse_period("2022", KH)
-    assert list(ch.newly_blocked["domain"]) == [
+    # Not measured in 2022: first measured this period, never newly blocked.
+    assert list(ch.first_measured["domain"]) == [
         "agree.example",
         "blocked.example",
         "fp.example",
         "lifted.example",
     ]
+    assert ch.newly_blocked.empty
     assert list(ch.unblocked["domain"]) == ["gone.example"]
     assert list(ch.still_blocked["domain"]) == ["still.example"]
-    assert ch.newly_blocked.set_index("domain").loc["blocked.example", "previous_verdict"] == (
+    assert ch.first_measured.set_index("domain").loc["blocked.example", "previous_verdict"] == (
         "not-measured"
     )
+    assert ch.previous_measured and ch.compared
 
 
 def test_agreement(result) -> None:
