@@ -26,8 +26,10 @@ def fingerprints() -> None:
 @pass_app
 def list_(app: App, country: str | None, as_json: bool) -> None:
     """Show the loaded fingerprint sets (name, source, rows, hash, date) and their rows."""
+    from censorwatch.answer_decisions import normalise_country
+
+    cc = normalise_country(country)  # "KHM" or "12": one line, exit status 2
     db = _loaded(app)
-    cc = country.strip().upper() if country else None
     rows = [
         fp
         for fp in db.fingerprints
@@ -106,8 +108,18 @@ def update(app: App, url: str | None) -> None:
     files, nothing changes (exit status 3 when the server cannot be reached). Run
     `censorwatch rejudge` afterwards to apply them to stored measurements.
     """
+    from urllib.parse import urlsplit
+
+    from censorwatch.answer_decisions import DecisionInputError
     from censorwatch.fingerprint_update import DEFAULT_URL, update_ooni_fingerprints
 
+    if url is not None:
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise DecisionInputError(
+                f"--url: not a URL: {url!r} (give the base URL of fingerprints_dns.csv and "
+                "fingerprints_http.csv, such as https://example.org/fingerprints/)"
+            )
     result = update_ooni_fingerprints(app.config.data_path, url or DEFAULT_URL)
     rows = ", ".join(f"{stem}: {n:,}" for stem, n in result.rows.items())
     if result.unchanged:

@@ -275,3 +275,22 @@ def test_sources_never_show_the_users_home_directory(tmp_path, monkeypatch):
     )
     assert file_source(extra).source == "~/kh/extra.json"
     assert "sokha" not in file_source(extra).source
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["fingerprints", "list", "--country", "KHM"], "two-letter country code"),
+        (["fingerprints", "list", "--country", "12"], "two-letter country code"),
+        (["fingerprints", "update", "--url", "notaurl"], "--url: not a URL"),
+        (["fingerprints", "update", "--url", "ftp://example.org/"], "--url: not a URL"),
+    ],
+)
+def test_bad_options_are_one_line_and_exit_2(isolated_env, args, message):
+    from click.testing import CliRunner
+
+    from censorwatch.cli import cli
+
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
