@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+import pytest
 from babel.messages.pofile import read_po
 
 from censorwatch.reports.charts import Callout, bar_chart, heatmap, ramp_colour
@@ -68,6 +69,29 @@ def test_network_text_is_escaped(report_model) -> None:
     assert not any(tag == "script" for tag, _ in tags(html))
     assert not any(tag == "img" for tag, _ in tags(html))
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+@pytest.mark.parametrize(
+    ("rows", "lang", "text"),
+    [
+        (1, "en", "1 measurement of the period was judged with other fingerprint sets"),
+        (2400, "en", "2,400 measurements of the period were judged with other fingerprint sets"),
+        (1, "km", "ការវាស់វែងចំនួន ១ ក្នុងអំឡុងពេលនេះ"),
+    ],
+)
+def test_rows_judged_with_other_fingerprints_counted_in_words(report_model, rows, lang, text):
+    import dataclasses
+
+    model = report_model()
+    model = dataclasses.replace(
+        model,
+        method=dataclasses.replace(
+            model.method,
+            fingerprints_other_rows=rows,
+            fingerprint_sets=(("ooni", "snapshot", 1849, "0" * 16, "2023-03-16"),),
+        ),
+    )
+    assert text in render_report(model, lang)
 
 
 def test_synthetic_banner(report_model) -> None:
