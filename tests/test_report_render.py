@@ -180,3 +180,18 @@ def test_markdown_sections_are_safe() -> None:
     assert "<script>" not in html
     assert 'href="javascript' not in html
     assert 'href="https://ok.example/"' in html
+
+
+def test_our_evidence_ids_are_shown_whole(report_model) -> None:
+    """A measurement id without a link is printed in full (it wraps, it is never cut)."""
+    import dataclasses
+
+    from censorwatch.reports.model import Evidence
+
+    model = report_model()
+    uid = "cw-20230113T020000Z-0123456789abcdef0123456789abcdef"
+    site = dataclasses.replace(
+        model.confirmed_sites[0], evidence=(Evidence(uid, None, "censorwatch", "13 Jan 2023"),)
+    )
+    model = dataclasses.replace(model, confirmed_sites=[site, *model.confirmed_sites[1:]])
+    assert f"<code>{uid}</code>" in render_report(model, "en")
