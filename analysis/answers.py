@@ -358,6 +358,7 @@ def vet(
                 "asn": n,
                 "name": _network_label(n, names, a.network_names),
                 "domains": per_network[n],
+                "hosts": sorted(a.networks[n]),
             }
             for n in sorted(a.networks, key=lambda n: (-per_network[n], n))
         ]

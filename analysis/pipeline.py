@@ -57,6 +57,7 @@ from censorwatch.analysis.load import (
     reads_in_threads,
 )
 from censorwatch.analysis.method import describe_method
+from censorwatch.analysis.network_sites import network_sites_table
 from censorwatch.analysis.period import Period
 from censorwatch.analysis.result import AnalysisResult
 from censorwatch.analysis.verdicts import BLOCKED_VERDICTS, VERDICTS, Thresholds, judge_domains
@@ -253,6 +254,10 @@ def _analyze(
         changes = compare_periods(domains, None, period.previous())
     if pending is not None:
         anomalous = pending.result()
+    domain_networks = now.per_network.assign(
+        first_anomaly=day_text(now.per_network["first_anomaly"]),
+        last_anomaly=day_text(now.per_network["last_anomaly"]),
+    )
     return AnalysisResult(
         country=country,
         period=period,
@@ -266,10 +271,7 @@ def _analyze(
         coverage=coverage,
         domains=domains,
         urls=urls,
-        domain_networks=now.per_network.assign(
-            first_anomaly=day_text(now.per_network["first_anomaly"]),
-            last_anomaly=day_text(now.per_network["last_anomaly"]),
-        ),
+        domain_networks=domain_networks,
         domain_months=domain_month_table(now.web),
         domain_network_months=domain_network_month_table(now.web),
         categories=category_table(domains),
@@ -282,6 +284,7 @@ def _analyze(
         events=events,
         network_names=names,
         blocking_answers=answers,
+        network_sites=network_sites_table(domain_networks, domains, answers),
     )
 
 

@@ -18,6 +18,7 @@ from censorwatch.analysis.changes import Changes
 from censorwatch.analysis.coverage import Coverage, _plain, _records
 from censorwatch.analysis.events import Event
 from censorwatch.analysis.method import Method
+from censorwatch.analysis.network_sites import NETWORK_SITE_COLUMNS
 from censorwatch.analysis.period import Period
 from censorwatch.analysis.verdicts import (
     ACCESSIBLE,
@@ -95,6 +96,11 @@ class AnalysisResult:
     #: :mod:`censorwatch.analysis.answers`): blocking first, then unclear, then false
     #: positives, each by measurements (most first).
     blocking_answers: list[dict[str, Any]] = field(default_factory=list)
+    #: Per network, the websites found blocked there, with methods, blocking answers and
+    #: first/last day (see :mod:`censorwatch.analysis.network_sites`).
+    network_sites: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=NETWORK_SITE_COLUMNS)
+    )
 
     @property
     def blocked(self) -> pd.DataFrame:
@@ -136,6 +142,7 @@ class AnalysisResult:
             "domain_network_months": self.domain_network_months,
             "categories": self.categories,
             "networks": self.networks,
+            "network_sites": self.network_sites,
             "apps": self.apps,
             "apps_by_network": self.apps_by_network,
             "coverage_by_month": c.by_month,
@@ -195,7 +202,7 @@ class AnalysisResult:
             "coverage": self.coverage.to_dict(),
             "domains": domains,
             "categories": _records(self.categories),
-            "networks": _records(self.networks),
+            "networks": self._networks_json(),
             "changes": self.changes.to_dict(),
             "agreement": self.agreement.to_dict(),
             "apps": _records(self.apps),
@@ -204,6 +211,20 @@ class AnalysisResult:
             "blocking_answers": [dict(a) for a in getattr(self, "blocking_answers", None) or []],
             "method": self.method.to_dict(),
         }
+
+    def _networks_json(self) -> list[dict[str, Any]]:
+        """``networks[]``, each with the websites found blocked there (``sites``)."""
+        sites: dict[int, list[dict[str, Any]]] = {}
+        for rec in self.network_sites.to_dict(orient="records"):
+            sites.setdefault(int(rec["asn"]), []).append(
+                {
+                    **{k: _plain(v) for k, v in rec.items() if k not in ("asn", "methods")},
+                    "methods": list(rec["methods"]),
+                    "answers": list(rec["answers"]),
+                    "anomaly_rate": round(float(rec["anomaly_rate"]), 6),
+                }
+            )
+        return [{**rec, "sites": sites.get(int(rec["asn"]), [])} for rec in _records(self.networks)]
 
 
 ANSWER_COLUMNS = [
