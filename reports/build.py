@@ -34,7 +34,9 @@ from censorwatch.reports.model import (
     Heat,
     Method,
     MonthRow,
+    NetworkBlock,
     NetworkRow,
+    NetworkSite,
     ReportModel,
     Section,
     SiteRow,
@@ -124,7 +126,7 @@ LIMITS = (
     ),
     N_(
         "The measurements say how a website was blocked, not who decided it or why; such "
-        "statements are attributed to their sources in section 7."
+        "statements are attributed to their sources in section 8."
     ),
 )
 
@@ -254,6 +256,54 @@ def _heat(result: AnalysisResult, blocked: list[SiteRow]) -> Heat:
     return Heat(tuple(domains), tuple(result.network_name(a) for a in asns), tuple(shares))
 
 
+def _network_blocks(
+    result: AnalysisResult, lang: Language, apps: list[AppRow]
+) -> list[NetworkBlock]:
+    """One block per network with measurements (most measured first): its coverage from
+    ``coverage.by_network``, the websites blocked there from ``network_sites``, its apps."""
+    sites: dict[int, list[NetworkSite]] = {}
+    for r in result.network_sites.to_dict(orient="records"):
+        code = r["category_code"] if isinstance(r["category_code"], str) else ""
+        sites.setdefault(int(r["asn"]), []).append(
+            NetworkSite(
+                domain=str(r["domain"]),
+                category_code=code,
+                category_name=lang.gettext(category_name(code)) if code else "",
+                verdict=str(r["verdict"]),
+                methods=tuple(r["methods"]),
+                answers=tuple(r["answers"]),
+                first_blocked=_date(r["first_blocked"]),
+                last_blocked=_date(r["last_blocked"]),
+                measurements=int(r["measurements"]),
+                anomalies=int(r["anomalies"]),
+                confirmed=int(r["confirmed"]),
+            )
+        )
+    apps_by_asn: dict[int, list[AppRow]] = {}
+    for a in apps:
+        apps_by_asn.setdefault(a.asn, []).append(a)
+    by_net = result.coverage.by_network.sort_values(
+        ["measurements", "asn"], ascending=[False, True], kind="mergesort"
+    )
+    blocks = []
+    for r in by_net.to_dict(orient="records"):
+        asn = int(r["asn"])
+        name = result.network_names.get(asn, "")
+        blocks.append(
+            NetworkBlock(
+                asn=asn,
+                name=name,
+                measurements=int(r["measurements"]),
+                days=int(r.get("days") or 0),
+                first_day=_date(r.get("first_day")),
+                last_day=_date(r.get("last_day")),
+                sites=tuple(sites.get(asn, ())),
+                apps=tuple(apps_by_asn.get(asn, ())),
+            )
+        )
+    return blocks
+
+
 def _method(result: AnalysisResult, store: Store, lang: Language) -> Method:
     _ = lang.gettext
     m = result.method
@@ -318,6 +368,7 @@ def _method(result: AnalysisResult, store: Store, lang: Language) -> Method:
             if getattr(m, "rows_judged_with_other_fingerprints", 0)
             else ""
         ),
+        fingerprints_other_count=int(getattr(m, "rows_judged_with_other_fingerprints", 0)),
         answers=tuple(
             _answer_row(a, lang) for a in getattr(result, "blocking_answers", None) or ()
         ),
@@ -560,6 +611,7 @@ def build_model(
             ok=int(r["ok"]),
             anomalies=int(r["anomalies"]),
             status=str(r["status"]),
+            asn=int(r["probe_asn"]),
         )
         for r in result.apps_by_network.to_dict(orient="records")
     ]
@@ -599,6 +651,7 @@ def build_model(
         unblocked=change_rows(result.changes.unblocked),
         first_measured=change_rows(result.changes.first_measured),
         apps=apps,
+        network_blocks=_network_blocks(result, lang, apps),
         method=_method(result, store, lang),
         sections=sections or [],
         data_files=data_files or [],

@@ -124,6 +124,52 @@ class AppRow:
     ok: int
     anomalies: int
     status: str  # reachable, blocked, partly, inconclusive
+    #: The network's ASN (0 when not known), to place the row in its network's block.
+    asn: int = 0
+
+
+@dataclass(frozen=True)
+class NetworkSite:
+    """A website found blocked on one network: how, with which DNS answers, and when
+    (a row of the analysis's ``network_sites``)."""
+
+    domain: str
+    category_code: str
+    category_name: str
+    verdict: str  # confirmed, likely
+    methods: tuple[str, ...]
+    #: DNS answer addresses vetted ``blocking`` that this network gave for the website.
+    answers: tuple[str, ...]
+    first_blocked: dt.date | None
+    last_blocked: dt.date | None
+    measurements: int
+    anomalies: int
+    #: Measurements on this network that a fingerprint confirmed.
+    confirmed: int = 0
+
+
+@dataclass(frozen=True)
+class NetworkBlock:
+    """One network (ISP) for the report's networks section."""
+
+    asn: int
+    name: str
+    measurements: int
+    #: Distinct local days with at least one measurement on this network (0: not known).
+    days: int
+    first_day: dt.date | None
+    last_day: dt.date | None
+    sites: tuple[NetworkSite, ...]
+    apps: tuple[AppRow, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} (AS{self.asn})" if self.name else f"AS{self.asn}"
+
+    @property
+    def answers(self) -> tuple[str, ...]:
+        """Every blocking DNS answer address of the network, in order of first mention."""
+        return tuple(dict.fromkeys(ip for s in self.sites for ip in s.answers))
 
 
 @dataclass(frozen=True)
@@ -167,6 +213,8 @@ class Method:
     fingerprint_sets: tuple[tuple[str, str, str, str, str], ...] = ()
     #: Measurements of the period judged with other sets (before ``censorwatch rejudge``).
     fingerprints_other_rows: str = ""
+    #: The same count as a number, for the plural form.
+    fingerprints_other_count: int = 0
     #: Suspicious DNS answers, vetted by the machine (blocking, unclear, false positives).
     answers: tuple[AnswerRow, ...] = ()
     #: ``sinkhole_min_domains`` as the report writes numbers.
@@ -227,3 +275,5 @@ class ReportModel:
     previous_period: tuple[dt.date, dt.date] | None = None
     #: Blocked now and not measured in the previous period (never "newly blocked").
     first_measured: list[SiteRow] = field(default_factory=list)
+    #: One block per network with measurements, most measured first.
+    network_blocks: list[NetworkBlock] = field(default_factory=list)

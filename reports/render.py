@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from censorwatch.reports import charts, vocabulary
+from censorwatch.reports.findings import blocked_by_category, key_findings
 from censorwatch.reports.i18n import Language, get_language
 from censorwatch.reports.model import ReportModel
 
@@ -150,6 +151,8 @@ def render_report(model: ReportModel, lang_code: str = "en") -> str:
         lang=lang,
         css=Markup(css),
         charts=build_charts(model, lang),
+        findings=key_findings(model, lang),
+        blocked_groups=blocked_by_category(model, lang),
         method_names=vocabulary.METHOD_NAMES,
         status_names=vocabulary.STATUS_NAMES,
         verdict_names=vocabulary.VERDICT_NAMES,

@@ -77,6 +77,7 @@ def test_network_text_is_escaped(report_model) -> None:
         (1, "en", "1 measurement of the period was judged with other fingerprint sets"),
         (2400, "en", "2,400 measurements of the period were judged with other fingerprint sets"),
         (1, "km", "ការវាស់វែងចំនួន ១ ក្នុងអំឡុងពេលនេះ"),
+        (2400, "km", "ការវាស់វែងចំនួន ២,៤០០ ក្នុងអំឡុងពេលនេះ"),
     ],
 )
 def test_rows_judged_with_other_fingerprints_counted_in_words(report_model, rows, lang, text):
@@ -87,7 +88,8 @@ def test_rows_judged_with_other_fingerprints_counted_in_words(report_model, rows
         model,
         method=dataclasses.replace(
             model.method,
-            fingerprints_other_rows=rows,
+            fingerprints_other_rows=get_language(lang).number(rows),
+            fingerprints_other_count=rows,
             fingerprint_sets=(("ooni", "snapshot", 1849, "0" * 16, "2023-03-16"),),
         ),
     )
