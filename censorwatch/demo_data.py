@@ -69,6 +69,8 @@ OUR_PROBE_ASNS = (64500, 64503)
 
 #: The blockpage server the "sinkhole" networks answer with (RFC 5737 documentation range).
 SINKHOLE_IP = "203.0.113.94"
+#: What the uncensored control resolves every demo site to (RFC 5737 documentation range).
+SITE_IP = "198.51.100.7"
 
 _D = dt.date
 SITES: tuple[DemoSite, ...] = (
@@ -183,10 +185,16 @@ def _web_connectivity(
         f"{start:%Y%m%d%H%M%S}.{serial}_KH_webconnectivity_"
         f"{hashlib.sha256(key.encode()).hexdigest()[:16]}"
     )
+    document = (
+        _sinkhole_document(start, net, site, report_id)
+        if blocked and confirmed and not failure
+        else None
+    )
     m = Measurement(
         measurement_key=key,
         measurement_uid=uid,
         source=SOURCE_PROBE if ours else SOURCE_OONI,
+        document=document,
         test_name="web_connectivity",
         measurement_start_time=start,
         probe_cc="KH",
@@ -210,6 +218,44 @@ def _web_connectivity(
         verdict_version="demo",
     )
     return m
+
+
+def _sinkhole_document(
+    start: dt.datetime, net: DemoNetwork, site: DemoSite, report_id: str
+) -> dict:
+    """The DNS part of a Web Connectivity document in which the network's resolver answered
+    the sinkhole address and the control the site's own: what the analysis's vetting of DNS
+    answers reads, so the demo report shows the blocking address of each network."""
+    host = domain_of(site.url)
+    return {
+        "data_format_version": "0.2.0",
+        "test_name": "web_connectivity",
+        "test_version": "0.4.3",
+        "input": site.url,
+        "measurement_start_time": f"{start:%Y-%m-%d %H:%M:%S}",
+        "probe_asn": f"AS{net.asn}",
+        "probe_cc": "KH",
+        "probe_network_name": net.name,
+        "report_id": report_id,
+        "software_name": "censorwatch-demo",
+        "test_keys": {
+            "queries": [
+                {
+                    "answers": [{"answer_type": "A", "ipv4": SINKHOLE_IP, "ttl": 300}],
+                    "engine": "system",
+                    "failure": None,
+                    "hostname": host,
+                    "query_type": "A",
+                    "resolver_address": "",
+                }
+            ],
+            "control": {"dns": {"failure": None, "addrs": [SITE_IP]}},
+            "control_failure": None,
+            "dns_consistency": "inconsistent",
+            "blocking": "dns",
+            "accessible": False,
+        },
+    }
 
 
 def _app_test(

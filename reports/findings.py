@@ -93,21 +93,21 @@ def _site_rank(s: SiteRow) -> tuple[int, int, int, str]:
 
 def _method_phrases(block: NetworkBlock, lang: Language) -> list[str]:
     """How the websites were blocked on one network, in plain words, with counts when the
-    network used more than one method."""
+    network used more than one method (each website under its main method there)."""
     _ = lang.gettext
     groups: dict[str, list[NetworkSite]] = {}
     addresses: list[str] = []
     for s in block.sites:
-        keys = []
-        if "blockpage" in s.methods:
-            keys.append("blockpage")
-        if "dns" in s.methods:
-            if s.answers:
-                keys.append("dns-answer")
-                addresses.extend(ip for ip in s.answers if ip not in addresses)
-            else:
-                keys.append("dns")
-        keys.extend(m for m in s.methods if m not in ("dns", "blockpage"))
+        # A website counts under its main method there (its most frequent; methods are
+        # ordered so), and under "blockpage" when a known blockpage confirmed it: a stray
+        # anomaly of another kind (a site down for a moment) does not make a method.
+        keys = ["blockpage"] if "blockpage" in s.methods else []
+        main = next((m for m in s.methods if m != "blockpage"), None)
+        if main == "dns" and s.answers:
+            keys.append("dns-answer")
+            addresses.extend(ip for ip in s.answers if ip not in addresses)
+        elif main is not None:
+            keys.append(main)
         for k in keys:
             groups.setdefault(k, []).append(s)
     words = {
