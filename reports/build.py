@@ -323,9 +323,12 @@ def _method(result: AnalysisResult, store: Store, lang: Language) -> Method:
             if rec["source"] == "ooni"
             else _("censorwatch probes, run by the working group's volunteers")
         )
+        n = int(rec["measurements"])
         sources.append(
-            _("%(source)s: %(n)s measurements.")
-            % {"source": name, "n": lang.number(int(rec["measurements"]))}
+            lang.ngettext(
+                "%(source)s: %(num)s measurement.", "%(source)s: %(num)s measurements.", n
+            )
+            % {"source": name, "num": lang.number(n)}
         )
     with store.session() as s:
         active = TestlistEntry.removed_at.is_(None)

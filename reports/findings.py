@@ -270,14 +270,11 @@ def key_findings(model: ReportModel, lang: Language) -> list[Finding]:
     out.append(
         Finding(
             lang.ngettext(
-                "website was tested, in %(measurements)s measurements on %(networks)s networks.",
-                "websites were tested, in %(measurements)s measurements on %(networks)s networks.",
+                "website was tested, in %(measurements)s on %(networks)s.",
+                "websites were tested, in %(measurements)s on %(networks)s.",
                 h.websites_tested,
             )
-            % {
-                "measurements": lang.number(h.measurements),
-                "networks": lang.number(h.networks),
-            },
+            % measured_on(h.measurements, h.networks, lang),
             lang.number(h.websites_tested),
         )
     )
@@ -326,19 +323,33 @@ def key_findings(model: ReportModel, lang: Language) -> list[Finding]:
             p = model.previous
             out.append(
                 Finding(
-                    _(
+                    lang.ngettext(
                         "In that previous period: %(confirmed)s confirmed blocked and "
-                        "%(likely)s likely blocked, in %(measurements)s measurements."
+                        "%(likely)s likely blocked, in %(num)s measurement.",
+                        "In that previous period: %(confirmed)s confirmed blocked and "
+                        "%(likely)s likely blocked, in %(num)s measurements.",
+                        p.measurements,
                     )
                     % {
                         "confirmed": lang.number(p.confirmed),
                         "likely": lang.number(p.likely),
-                        "measurements": lang.number(p.measurements),
+                        "num": lang.number(p.measurements),
                     },
                     kind="previous",
                 )
             )
     return out
+
+
+def measured_on(measurements: int, networks: int, lang: Language) -> dict[str, str]:
+    """``{"measurements": "1 measurement", "networks": "3 networks"}``, each through ngettext,
+    for sentences that count both."""
+    return {
+        "measurements": lang.ngettext("%(num)s measurement", "%(num)s measurements", measurements)
+        % {"num": lang.number(measurements)},
+        "networks": lang.ngettext("%(num)s network", "%(num)s networks", networks)
+        % {"num": lang.number(networks)},
+    }
 
 
 def _category_label(sites: list[SiteRow]) -> str:
@@ -353,4 +364,4 @@ def _parenthesised(sites: list[SiteRow], lang: Language) -> str:
     return f" ({names})"
 
 
-__all__ = ["Finding", "blocked_by_category", "key_findings"]
+__all__ = ["Finding", "blocked_by_category", "key_findings", "measured_on"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from censorwatch.errors import CensorwatchError
 from censorwatch.reports.charts import OKABE_ITO
+from censorwatch.reports.findings import measured_on
 from censorwatch.reports.i18n import Language
 from censorwatch.reports.model import ReportModel
 
@@ -22,25 +23,26 @@ def summary_text(model: ReportModel, lang: Language) -> str:
     """The plain-text summary (English words are counted; Khmer is kept to the same content)."""
     _ = lang.gettext
     period = f"{lang.date(model.period_start)} – {lang.date(model.period_end)}"
+    h = model.headline
     parts = [
-        _(
-            "Between %(period)s, %(confirmed)s websites showed confirmed blocking in "
-            "%(country)s and %(likely)s more were likely blocked."
+        lang.ngettext(
+            "Between %(period)s, %(num)s website showed confirmed blocking in %(country)s.",
+            "Between %(period)s, %(num)s websites showed confirmed blocking in %(country)s.",
+            h.confirmed,
+        )
+        % {"period": period, "num": lang.number(h.confirmed), "country": model.country_name},
+        lang.ngettext(
+            "%(num)s more was likely blocked.", "%(num)s more were likely blocked.", h.likely
+        )
+        % {"num": lang.number(h.likely)},
+        lang.ngettext(
+            "%(num)s website was tested in %(measurements)s on %(networks)s.",
+            "%(num)s websites were tested in %(measurements)s on %(networks)s.",
+            h.websites_tested,
         )
         % {
-            "period": period,
-            "confirmed": lang.number(model.headline.confirmed),
-            "likely": lang.number(model.headline.likely),
-            "country": model.country_name,
-        },
-        _(
-            "%(tested)s websites were tested in %(measurements)s measurements "
-            "on %(networks)s networks."
-        )
-        % {
-            "tested": lang.number(model.headline.websites_tested),
-            "measurements": lang.number(model.headline.measurements),
-            "networks": lang.number(model.headline.networks),
+            "num": lang.number(h.websites_tested),
+            **measured_on(h.measurements, h.networks, lang),
         },
     ]
     if model.confirmed_sites:

@@ -277,3 +277,27 @@ def test_networks_section_escapes_network_text(report_model, lang: str) -> None:
     html = render_report(model, lang)
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in section(html, "networks")
+
+
+def test_no_plural_noun_after_one(report_model) -> None:
+    """Counts of one read "1 website", "1 measurement", "1 entry" everywhere in the English
+    report and the social summary (ngettext, #14)."""
+    from censorwatch.reports.social import summary_text
+
+    model = with_networks(report_model(), {38623: 1})
+    one = dataclasses.replace(
+        model,
+        headline=dataclasses.replace(
+            model.headline, confirmed=1, likely=1, websites_tested=1, measurements=1, networks=1
+        ),
+        previous=dataclasses.replace(model.previous, measurements=1),
+        confirmed_sites=model.confirmed_sites[:1],
+        likely_sites=model.likely_sites[:1],
+        newly_blocked=model.confirmed_sites[:1],
+        method=dataclasses.replace(model.method, testlist_size=1),
+    )
+    html = text_of(render_report(one, "en"))
+    summary = summary_text(one, get_language("en"))
+    plural = r"\b1 (websites|measurements|networks|entries|days|rows)\b"
+    assert not re.findall(plural, html), re.findall(r".{60}" + plural + ".{20}", html)
+    assert not re.findall(plural, summary), summary
