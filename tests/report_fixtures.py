@@ -18,7 +18,9 @@ from censorwatch.reports.model import (
     Heat,
     Method,
     MonthRow,
+    NetworkBlock,
     NetworkRow,
+    NetworkSite,
     ReportModel,
     Section,
     SiteRow,
@@ -53,6 +55,22 @@ def sample_model(synthetic: bool = False, evil: str = "") -> ReportModel:
             ),
         )
 
+    def on_network(d: str, answers: tuple[str, ...]) -> NetworkSite:
+        return NetworkSite(
+            d + evil,
+            "NEWS",
+            "News Media",
+            "confirmed",
+            ("dns",),
+            answers,
+            dt.date(2023, 2, 3),
+            dt.date(2023, 11, 30),
+            50,
+            40,
+            40,
+        )
+
+    whatsapp = AppRow("WhatsApp", "whatsapp", "Metfone (AS38623)", 100, 98, 2, "reachable", 38623)
     months = [
         MonthRow(f"2023-{m:02d}", 1000 * m, 900 * m, 80 * m, 10 * m, 10 * m) for m in range(1, 13)
     ]
@@ -92,7 +110,25 @@ def sample_model(synthetic: bool = False, evil: str = "") -> ReportModel:
         categories=[CategoryRow("NEWS", "News Media", 300, 30, 5)],
         newly_blocked=[site("rfa.org", "confirmed")],
         unblocked=[],
-        apps=[AppRow("WhatsApp", "whatsapp", "Metfone (AS38623)", 100, 98, 2, "reachable")],
+        apps=[whatsapp],
+        network_blocks=[
+            NetworkBlock(
+                38623,
+                "Viettel (Cambodia)" + evil,
+                1200000,
+                340,
+                dt.date(2023, 1, 1),
+                dt.date(2023, 12, 31),
+                (
+                    on_network("vodkhmer.news", ("36.37.242.94",)),
+                    on_network("rfa.org", ("36.37.242.94",)),
+                ),
+                (whatsapp,),
+            ),
+            NetworkBlock(
+                38901, "Cellcard", 800000, 1, dt.date(2023, 3, 1), dt.date(2023, 3, 1), ()
+            ),
+        ],
         method=Method(
             sources=("OONI Probe" + evil,),
             rules=("Rule one",),
