@@ -635,6 +635,12 @@ def build_model(
             if getattr(result.changes, "previous_measured", True)
             else None
         ),
+        unmeasured_previous_period=(
+            (result.changes.previous_period.start, result.changes.previous_period.end)
+            if getattr(result.changes, "compared", False)
+            and not getattr(result.changes, "previous_measured", True)
+            else None
+        ),
         months=months,
         networks=networks,
         events=[

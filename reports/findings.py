@@ -279,6 +279,19 @@ def key_findings(model: ReportModel, lang: Language) -> list[Finding]:
         )
     )
 
+    if model.unmeasured_previous_period and not model.previous_period:
+        start, end = model.unmeasured_previous_period
+        out.append(
+            Finding(
+                _(
+                    "The previous period of the same length (%(prev)s) has no measurements, so "
+                    "no change since then is stated: the websites blocked now are first "
+                    "measured this period, not newly blocked."
+                )
+                % {"prev": f"{lang.date(start)} – {lang.date(end)}"},
+                kind="changes",
+            )
+        )
     if model.previous_period:
         prev = f"{lang.date(model.previous_period[0])} – {lang.date(model.previous_period[1])}"
         parts = [

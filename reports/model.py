@@ -275,5 +275,8 @@ class ReportModel:
     previous_period: tuple[dt.date, dt.date] | None = None
     #: Blocked now and not measured in the previous period (never "newly blocked").
     first_measured: list[SiteRow] = field(default_factory=list)
+    #: The previous period of the same length when it was compared but holds no measurement
+    #: (so no change is stated); None otherwise.
+    unmeasured_previous_period: tuple[dt.date, dt.date] | None = None
     #: One block per network with measurements, most measured first.
     network_blocks: list[NetworkBlock] = field(default_factory=list)

@@ -255,6 +255,12 @@ def test_real_documents_with_an_accepted_sinkhole(tmp_path: Path, isolated_env) 
         cogetel = next(b for b in model.network_blocks if b.asn == 23673)
         assert len(cogetel.sites) == 7 and cogetel.answers == (SINKHOLE,)
         en = " ".join(findings_text(render_report(model, "en")))
+        # No measurement before 2023 in this store: the findings say so, and claim no change.
+        assert (
+            "The previous period of the same length (1 July 2022 – 31 December 2022) has no "
+            "measurements, so no change since then is stated" in en
+        )
+        assert "newly blocked (" not in en
         assert (
             "On Cogetel Online (AS23673), 7 websites were blocked, through DNS answers pointing "
             f"to the address {SINKHOLE}; first seen blocked on" in en
