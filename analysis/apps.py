@@ -200,20 +200,23 @@ def judge_app_document(test_name: str, doc: Mapping[str, Any] | None) -> str:
 
 
 def judged_app_cells(rows: Iterable[UnjudgedApp], period: Period) -> pd.DataFrame:
-    """Cells (like :func:`load_cells`'s) for app measurements judged here from documents."""
-    counts: dict[tuple[str, int, str], dict[str, int]] = {}
+    """Cells (like :func:`load_cells`'s) for app measurements judged here from documents,
+    one per test, network and local day (``day``, for the networks' days measured; every
+    other use sums them by ``month``)."""
+    counts: dict[tuple[str, int, str, str], dict[str, int]] = {}
     zone = period.zone
     for row in rows:
         doc = decode_document(row.document) if row.document else None
         status = judge_app_document(row.test_name, doc)
         local = row.measurement_start_time.replace(tzinfo=UTC).astimezone(zone)
-        key = (row.test_name, row.probe_asn, local.strftime("%Y-%m"))
+        day = local.strftime("%Y-%m-%d")
+        key = (row.test_name, row.probe_asn, day[:7], day)
         cell = counts.setdefault(key, {"measurements": 0, OK: 0, ANOMALY: 0, FAILURE: 0})
         cell["measurements"] += 1
         cell[status] += 1
     records = [
-        {"test_name": t, "probe_asn": a, "month": m, CONFIRMED: 0, **c}
-        for (t, a, m), c in sorted(counts.items())
+        {"test_name": t, "probe_asn": a, "month": m, "day": d, CONFIRMED: 0, **c}
+        for (t, a, m, d), c in sorted(counts.items())
     ]
     return pd.DataFrame(
         records,
@@ -221,6 +224,7 @@ def judged_app_cells(rows: Iterable[UnjudgedApp], period: Period) -> pd.DataFram
             "test_name",
             "probe_asn",
             "month",
+            "day",
             "measurements",
             OK,
             ANOMALY,

@@ -30,7 +30,8 @@ class Coverage:
     testlist_urls_tested: int
     #: month, measurements, ok, anomaly, confirmed, failure (every month of the period).
     by_month: pd.DataFrame
-    #: asn, name, measurements, ok, anomaly, confirmed, failure, first_day... per network.
+    #: asn, name, measurements, ok, anomaly, confirmed, failure, days, first_day, last_day
+    #: per network (days: distinct local days with a measurement; first/last: YYYY-MM-DD).
     by_network: pd.DataFrame
     #: test_name, counts.
     by_test: pd.DataFrame
@@ -99,20 +100,48 @@ def normalise_url(url: str) -> str:
     return f"{scheme.lower()}://{host.lower()}{slash}{path}".rstrip("/")
 
 
+def network_day_spans(network_days: pd.DataFrame | None) -> pd.DataFrame:
+    """Per network (``asn``): ``days`` (distinct local days with a measurement),
+    ``first_day`` and ``last_day``, from rows of ``probe_asn, day, measurements`` (a network
+    and day may appear more than once: the SQL-judged and the Python-judged app rows)."""
+    columns = ["asn", "days", "first_day", "last_day"]
+    if network_days is None or network_days.empty:
+        return pd.DataFrame(columns=columns)
+    nd = network_days[network_days["measurements"] > 0][["probe_asn", "day"]]
+    nd = nd.drop_duplicates()
+    g = nd.groupby("probe_asn", sort=True)["day"]
+    out = pd.DataFrame({"days": g.size(), "first_day": g.min(), "last_day": g.max()})
+    out = out.reset_index().rename(columns={"probe_asn": "asn"})
+    out["asn"] = out["asn"].astype("int64")
+    out["days"] = out["days"].astype("int64")
+    return out[columns]
+
+
 def compute_coverage(
     cells: pd.DataFrame,
     period: Period,
     names: dict[int, str],
     testlist: pd.DataFrame,
     ooni_reported: dict[str, int] | None = None,
+    network_days: pd.DataFrame | None = None,
 ) -> Coverage:
-    """Coverage from the aggregated cells (all tests; app cells judged in Python included)."""
+    """Coverage from the aggregated cells (all tests; app cells judged in Python included).
+
+    ``network_days`` (``probe_asn, day, measurements`` for the same measurements as
+    ``cells``) gives each network's days measured: a network measured on 12 days of the
+    year is not covered like one measured daily, whatever its count of measurements.
+    """
     months = pd.DataFrame({"month": period.months()})
     by_month = months.merge(_sum_by(cells, ["month"]), on="month", how="left")
     by_month[STATUS_COLUMNS] = by_month[STATUS_COLUMNS].fillna(0).astype("int64")
 
     by_network = _sum_by(cells, ["probe_asn"]).rename(columns={"probe_asn": "asn"})
     by_network.insert(1, "name", [names.get(int(a), f"AS{int(a)}") for a in by_network["asn"]])
+    spans = network_day_spans(network_days)
+    by_network = by_network.merge(spans, on="asn", how="left")
+    by_network["days"] = by_network["days"].fillna(0).astype("int64")
+    for col in ("first_day", "last_day"):
+        by_network[col] = by_network[col].astype(object).where(by_network[col].notna(), None)
     by_network_month = _sum_by(cells, ["month", "probe_asn"]).rename(columns={"probe_asn": "asn"})
     by_network_month.insert(
         2, "name", [names.get(int(a), f"AS{int(a)}") for a in by_network_month["asn"]]

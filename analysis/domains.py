@@ -222,6 +222,9 @@ DOMAIN_COLUMNS = [
     "networks_measured",
     "urls",
 ]
+#: Added by :func:`add_day_counts` (after the table is built: they need the blocked domains'
+#: days, read after the verdicts).
+DAY_COUNT_COLUMNS = ["days_measured", "days_blocked"]
 
 
 def domain_table(
@@ -335,3 +338,87 @@ def network_table(
     df["anomaly_rate"] = (df["anomalies"] / judged).fillna(0.0)
     df["name"] = [names.get(int(a), f"AS{int(a)}") for a in df["asn"]]
     return df[cols]
+
+
+#: A day's state in a blocked website's timeline (see :func:`domain_day_states`).
+DAY_BLOCKED = "blocked"
+DAY_MEASURED = "measured"
+
+
+def domain_day_states(
+    domain_days: pd.DataFrame, networks: dict[str, tuple[int, ...]]
+) -> pd.DataFrame:
+    """Per blocked website and local day it was measured: ``blocked`` or ``measured``.
+
+    ``blocked``: an anomalous (or confirmed) measurement on one of its blocking
+    ``networks`` that day; ``measured``: at least one judged (non-failure) measurement on
+    any network and no anomaly on its blocking networks. Days with only failures, or not
+    measured, are absent. An anomaly is itself judged, so every blocked day is a measured
+    day. The one rule behind ``days_measured``/``days_blocked`` and the report's
+    timeline, so they cannot disagree. Ordered by domain and day.
+    """
+    columns = ["domain", "day", "state"]
+    if domain_days.empty:
+        return pd.DataFrame(columns=columns)
+    dd = domain_days
+    on_blocking = pd.Series(
+        [int(a) in networks.get(d, ()) for d, a in zip(dd["domain"], dd["probe_asn"], strict=True)],
+        index=dd.index,
+        dtype=bool,
+    )
+    flags = pd.DataFrame(
+        {
+            "domain": dd["domain"],
+            "day": dd["day"],
+            "judged": (dd["measurements"] - dd["failures"]) > 0,
+            "blocked": on_blocking & (dd["anomalies"] > 0),
+        }
+    )
+    per_day = flags.groupby(["domain", "day"], sort=True)[["judged", "blocked"]].any()
+    per_day = per_day[per_day["judged"] | per_day["blocked"]].reset_index()
+    per_day["state"] = [DAY_BLOCKED if b else DAY_MEASURED for b in per_day["blocked"]]
+    return per_day[columns]
+
+
+def add_day_counts(domains: pd.DataFrame, domain_days: pd.DataFrame) -> pd.DataFrame:
+    """``domains`` with ``days_measured`` and ``days_blocked`` (ints for confirmed and
+    likely websites, None for the others), from :func:`domain_day_states`.
+
+    A count of measurements hides how often a site was looked at; the days measured and
+    blocked say whether "blocked" rests on two days or on two hundred.
+    """
+    out = domains.copy()
+    if out.empty:
+        out["days_measured"] = pd.Series(dtype=object)
+        out["days_blocked"] = pd.Series(dtype=object)
+        return out
+    networks = {
+        str(d): tuple(int(a) for a in n)
+        for d, n, v in zip(out["domain"], out["networks"], out["verdict"], strict=True)
+        if v in BLOCKED_VERDICTS
+    }
+    states = domain_day_states(domain_days, networks)
+    measured = states.groupby("domain").size().to_dict() if not states.empty else {}
+    blocked_days = (
+        states[states["state"] == DAY_BLOCKED].groupby("domain").size().to_dict()
+        if not states.empty
+        else {}
+    )
+    blocked = out["verdict"].isin(BLOCKED_VERDICTS)
+    out["days_measured"] = pd.Series(
+        [
+            int(measured.get(d, 0)) if b else None
+            for d, b in zip(out["domain"], blocked, strict=True)
+        ],
+        index=out.index,
+        dtype=object,
+    )
+    out["days_blocked"] = pd.Series(
+        [
+            int(blocked_days.get(d, 0)) if b else None
+            for d, b in zip(out["domain"], blocked, strict=True)
+        ],
+        index=out.index,
+        dtype=object,
+    )
+    return out

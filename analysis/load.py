@@ -91,6 +91,17 @@ def month_chunks(period: Period) -> list[Period]:
     return chunks
 
 
+def _scope_where(scope: Scope) -> list[Any]:
+    """The measurements of a scope that SQL classifies (the full pass's selection)."""
+    return [
+        _T.probe_cc == scope.country,
+        _T.measurement_start_time >= scope.period.utc_start,
+        _T.measurement_start_time < scope.period.utc_end,
+        # Raw app documents nobody judged are judged in Python from their test keys.
+        not_(and_(_T.test_name.in_(APP_TESTS), _T.anomaly.is_(None))),
+    ]
+
+
 def _classified(
     scope: Scope,
     dialect: str,
@@ -101,13 +112,7 @@ def _classified(
     with_method: bool = True,
 ) -> Any:
     """Per measurement: its keys, local day, status code and method (a subquery)."""
-    where = [
-        _T.probe_cc == scope.country,
-        _T.measurement_start_time >= scope.period.utc_start,
-        _T.measurement_start_time < scope.period.utc_end,
-        # Raw app documents nobody judged are judged in Python from their test keys.
-        not_(and_(_T.test_name.in_(APP_TESTS), _T.anomaly.is_(None))),
-    ]
+    where = _scope_where(scope)
     if tests is not None:
         where.append(_T.test_name.in_(tests))
     if domains is not None:
@@ -359,6 +364,41 @@ def load_agreement_cells(
     return df[columns]
 
 
+NETWORK_DAY_COLUMNS = ["probe_asn", "day", "measurements"]
+
+
+def _network_days_frame(df: pd.DataFrame) -> pd.DataFrame:
+    if df.empty:
+        return pd.DataFrame(columns=NETWORK_DAY_COLUMNS)
+    df = _ints(df, ["probe_asn", "measurements"])
+    df["day"] = df["day"].astype(object)
+    # Summed again: month chunks are cut by stored time, and a time stored in an unusual
+    # form can put one network and day in two chunks.
+    df = df.groupby(["probe_asn", "day"], as_index=False, sort=True)["measurements"].sum()
+    return df[NETWORK_DAY_COLUMNS].reset_index(drop=True)
+
+
+def load_network_days(conn: Connection, scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
+    """Measurements per network and local day (every test, the full pass's selection), by
+    ASN and day: the days each network was measured (coverage's ``days``).
+
+    The fast path derives the same table from the rows it already holds
+    (:func:`censorwatch.analysis.fastpass.network_days_from_rows`); this narrow query (no
+    status rule, no URL) is the portable path's extra cost.
+    """
+
+    def query(c_: Connection, chunk: Scope) -> pd.DataFrame:
+        day = local_day_sql(chunk.period.offset_segments(), c_.dialect.name).label("day")
+        inner = select(_T.probe_asn, day).where(*_scope_where(chunk)).offset(0).subquery("d")
+        stmt = select(inner.c.probe_asn, inner.c.day, func.count().label("measurements")).group_by(
+            inner.c.probe_asn, inner.c.day
+        )
+        return pd.read_sql(stmt, c_)
+
+    df = _parallel(engine, conn, scope, query) if engine is not None else query(conn, scope)
+    return _network_days_frame(df)
+
+
 #: ``(ours, theirs, asns) -> table``: see :func:`load_agreement_cells`.
 AgreementReader = Callable[[str, str, "list[int] | None"], pd.DataFrame]
 
@@ -370,6 +410,9 @@ class PeriodRead:
     cells: Cells
     #: The table of :func:`load_agreement_cells` for ``(ours, theirs, asns)``.
     agreement_cells: AgreementReader
+    #: The table of :func:`load_network_days` (read when called: the previous period
+    #: does not need it).
+    network_days: Callable[[], pd.DataFrame]
 
 
 def load_period(
@@ -403,9 +446,14 @@ def load_period(
                     log.info("analysis: portable SQL path for the agreement (%s)", exc)
                     return portable(ours, theirs, asns)
 
-            return PeriodRead(cells, agreement)
+            def network_days() -> pd.DataFrame:
+                return _network_days_frame(fastpass.network_days_from_rows(rows))
 
-    return PeriodRead(load_cells(conn, scope, engine), portable)
+            return PeriodRead(cells, agreement, network_days)
+
+    return PeriodRead(
+        load_cells(conn, scope, engine), portable, lambda: load_network_days(conn, scope, engine)
+    )
 
 
 def load_networks(conn: Connection) -> pd.DataFrame:
@@ -512,6 +560,66 @@ def load_anomalous_measurements(
     df = pd.concat(frames, ignore_index=True)
     df["probe_asn"] = df["probe_asn"].astype("int64")
     return df[columns]
+
+
+DOMAIN_DAY_COLUMNS = [
+    "domain",
+    "probe_asn",
+    "day",
+    "measurements",
+    "failures",
+    "anomalies",
+    CONFIRMED,
+]
+
+
+def load_domain_days(
+    conn: Connection, scope: Scope, domains: list[str], chunk: int = 400
+) -> pd.DataFrame:
+    """Per website domain of ``domains`` (the blocked ones), network and local day: its
+    web_connectivity measurements, failures, anomalies (confirmed included) and confirmed
+    ones, ordered by domain, network and day.
+
+    Read through the domain index like the evidence, so its cost follows the blocked
+    domains, not the year; one portable statement on every store (the fast path's rows are
+    not needed: a few thousand rows per domain).
+    """
+    frames = []
+    dialect = conn.dialect.name
+    for i in range(0, len(domains), chunk):
+        part = domains[i : i + chunk]
+        c = _classified(scope, dialect, tests=WEB_TESTS, domains=part, with_method=False).c
+        stmt = (
+            select(
+                c.input,
+                c.probe_asn,
+                c.day,
+                func.count().label("measurements"),
+                _count(c.st == _FAILURE).label("failures"),
+                _count(c.st.in_((_ANOMALY, _CONFIRMED))).label("anomalies"),
+                _count(c.st == _CONFIRMED).label(CONFIRMED),
+            )
+            .where(c.input.is_not(None))
+            .group_by(c.input, c.probe_asn, c.day)
+        )
+        frames.append(pd.read_sql(stmt, conn))
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=DOMAIN_DAY_COLUMNS)
+    df = _ints(
+        pd.concat(frames, ignore_index=True),
+        ["probe_asn", "measurements", "failures", "anomalies", CONFIRMED],
+    )
+    # The analysis's domain is the URL's host (as in the cells), not the stored column.
+    df["domain"] = _domains_of(df["input"])
+    df = df[df["domain"].isin(set(domains))]
+    if df.empty:
+        return pd.DataFrame(columns=DOMAIN_DAY_COLUMNS)
+    df["day"] = df["day"].astype(object)
+    out = df.groupby(["domain", "probe_asn", "day"], as_index=False, sort=True)[
+        ["measurements", "failures", "anomalies", CONFIRMED]
+    ].sum()
+    return out[DOMAIN_DAY_COLUMNS].reset_index(drop=True)
 
 
 def load_ooni_totals(conn: Connection, scope: Scope) -> dict[str, int] | None:

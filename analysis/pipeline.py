@@ -30,6 +30,7 @@ from censorwatch.analysis.apps import app_table, judged_app_cells
 from censorwatch.analysis.changes import Changes, compare_periods
 from censorwatch.analysis.coverage import compute_coverage
 from censorwatch.analysis.domains import (
+    add_day_counts,
     anomaly_days_per_domain,
     category_table,
     domain_month_table,
@@ -50,6 +51,7 @@ from censorwatch.analysis.load import (
     iter_unjudged_apps,
     load_anomalous_measurements,
     load_cells,
+    load_domain_days,
     load_networks,
     load_ooni_totals,
     load_period,
@@ -88,13 +90,23 @@ class _Judged:
     agreement: Agreement
     #: URL/network/day cells where both our probe and OONI observed an anomaly.
     both_anomalous: pd.DataFrame
+    #: Measurements per network and local day (``probe_asn, day, measurements``; a network
+    #: and day twice when apps were judged here too), for coverage's days; None when not read.
+    network_days: pd.DataFrame | None = None
 
 
 def _judge(
-    conn: Connection, engine: Engine, scope: Scope, t: Thresholds, *, with_agreement: bool = True
+    conn: Connection,
+    engine: Engine,
+    scope: Scope,
+    t: Thresholds,
+    *,
+    with_agreement: bool = True,
+    with_network_days: bool = True,
 ) -> _Judged:
-    """Verdicts of one period. ``with_agreement=False`` skips the agreement summary (not
-    needed for the previous period: the verdicts' agreement days come from the full pass)."""
+    """Verdicts of one period. ``with_agreement=False`` skips the agreement summary and
+    ``with_network_days=False`` the networks' days (neither is needed for the previous
+    period: the verdicts' agreement days come from the full pass)."""
     read = load_period(conn, scope, engine)
     loaded = read.cells
     cells = loaded.cells
@@ -113,7 +125,15 @@ def _judge(
     per_network = domain_network_table(web, days, both)
     verdicts = judge_domains(per_network, t)
     cells_both = both_anomalous_cells(loaded.anomaly_days, SOURCE_PROBE, SOURCE_OONI)
-    return _Judged(cells, app_cells, web, per_network, verdicts, agreement, cells_both)
+    network_days = None
+    if with_network_days:
+        parts = [read.network_days()]
+        if not app_cells.empty:
+            parts.append(app_cells[["probe_asn", "day", "measurements"]])
+        network_days = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    return _Judged(
+        cells, app_cells, web, per_network, verdicts, agreement, cells_both, network_days
+    )
 
 
 def judged_with_other_fingerprints(store: Store, scope: Scope, fingerprints: FingerprintDB) -> int:
@@ -194,6 +214,7 @@ def _analyze(
 ) -> AnalysisResult:
     """:func:`analyze` proper; ``pool`` (a SQLite file) takes the evidence read."""
     pending: Future[pd.DataFrame] | None = None
+    pending_days: Future[pd.DataFrame] | None = None
     with store.engine.connect() as conn, conn.begin():
         now = _judge(conn, store.engine, scope, t)
         names_df = load_networks(conn)
@@ -217,9 +238,16 @@ def _analyze(
                 with store.engine.connect() as c:
                     return load_anomalous_measurements(c, scope, blocked_names)
 
+            def blocked_days() -> pd.DataFrame:
+                with store.engine.connect() as c:
+                    return load_domain_days(c, scope, blocked_names)
+
             pending = pool.submit(evidence)
+            # Queued behind the evidence on the same reader thread: the same kind of reads.
+            pending_days = pool.submit(blocked_days)
         else:
             anomalous = load_anomalous_measurements(conn, scope, blocked_names)
+            domain_days = load_domain_days(conn, scope, blocked_names)
         window = (
             web_cells(
                 load_cells(
@@ -231,7 +259,12 @@ def _analyze(
         )
         previous = (
             _judge(
-                conn, store.engine, Scope(country, period.previous()), t, with_agreement=False
+                conn,
+                store.engine,
+                Scope(country, period.previous()),
+                t,
+                with_agreement=False,
+                with_network_days=False,
             ).verdicts
             if compare_previous
             else None
@@ -239,13 +272,19 @@ def _analyze(
 
     urls = url_table(now.web, testlist)
     still = still_blocked(window, now.verdicts, t)
-    domains = _ordered(domain_table(now.verdicts, now.per_network, urls, still))
+    if pending_days is not None:
+        domain_days = pending_days.result()
+    domains = _ordered(
+        add_day_counts(domain_table(now.verdicts, now.per_network, urls, still), domain_days)
+    )
     all_cells = pd.concat(
         [c for c in (now.cells, now.app_cells.assign(source=SOURCE_OONI)) if not c.empty]
         or [now.cells],
         ignore_index=True,
     )
-    coverage = compute_coverage(all_cells, period, names, testlist, ooni_reported)
+    coverage = compute_coverage(
+        all_cells, period, names, testlist, ooni_reported, network_days=now.network_days
+    )
     if previous is not None:
         prev_urls_categories = domains[["domain", "category_code"]]
         prev = previous.merge(prev_urls_categories, on="domain", how="left")
@@ -270,6 +309,7 @@ def _analyze(
         ),
         coverage=coverage,
         domains=domains,
+        domain_days=domain_days,
         urls=urls,
         domain_networks=domain_networks,
         domain_months=domain_month_table(now.web),

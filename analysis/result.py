@@ -29,6 +29,8 @@ from censorwatch.analysis.verdicts import (
 )
 
 JSON_SCHEMA = "censorwatch.analysis/1"
+#: Columns of :attr:`AnalysisResult.domain_days` (``load.DOMAIN_DAY_COLUMNS``).
+DOMAIN_DAYS = ["domain", "probe_asn", "day", "measurements", "failures", "anomalies", "confirmed"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class AnalysisResult:
 
     * ``domains``: one row per website domain (see ``domains.DOMAIN_COLUMNS``), ordered by
       verdict (confirmed, likely, inconclusive, accessible) then domain;
+    * ``domain_days``: per blocked website, network and local day measured;
     * ``urls``: one row per measured URL;
     * ``domain_networks``, ``domain_months``, ``domain_network_months``: the same counts split
       by network (``probe_asn``) and local month;
@@ -101,6 +104,18 @@ class AnalysisResult:
     network_sites: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=NETWORK_SITE_COLUMNS)
     )
+    #: Per confirmed or likely website, network and local day it was measured:
+    #: ``domain, probe_asn, day, measurements, failures, anomalies, confirmed`` (anomalies
+    #: include confirmed), by domain, network and day; the days behind ``days_measured``,
+    #: ``days_blocked`` and the report's timeline. (Results pickled before it existed, in
+    #: an edition's snapshot, lack it: read it through :attr:`blocked_days`.)
+    domain_days: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DOMAIN_DAYS))
+
+    @property
+    def blocked_days(self) -> pd.DataFrame:
+        """``domain_days``, empty for a result made before the table existed."""
+        days = getattr(self, "domain_days", None)
+        return days if days is not None else pd.DataFrame(columns=DOMAIN_DAYS)
 
     @property
     def blocked(self) -> pd.DataFrame:
@@ -136,6 +151,7 @@ class AnalysisResult:
         c = self.coverage
         tables = {
             "domains": self.domains,
+            "domain_days": self.blocked_days,
             "urls": self.urls,
             "domain_networks": self.domain_networks,
             "domain_months": self.domain_months,
@@ -191,6 +207,8 @@ class AnalysisResult:
                     "last_blocked": _plain(rec["last_blocked"]),
                     "still_blocked": _plain(rec["still_blocked"]),
                     "urls": int(rec["urls"]),
+                    "days_measured": _opt_int(rec.get("days_measured")),
+                    "days_blocked": _opt_int(rec.get("days_blocked")),
                     "evidence": cited.get(rec["domain"], []),
                 }
             )
@@ -225,6 +243,13 @@ class AnalysisResult:
                 }
             )
         return [{**rec, "sites": sites.get(int(rec["asn"]), [])} for rec in _records(self.networks)]
+
+
+def _opt_int(value: Any) -> int | None:
+    """An int, or None for a missing value (None, NaN, pd.NA)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    return int(value)
 
 
 ANSWER_COLUMNS = [

@@ -25,6 +25,7 @@ from censorwatch.analysis.load import (
     cells_from_groups,
     load_agreement_cells,
     load_cells,
+    load_network_days,
     load_period,
 )
 from censorwatch.analysis.period import Period
@@ -58,6 +59,16 @@ def assert_same(store, scope: Scope, asns: list[int] | None = None) -> None:
                     pd.testing.assert_frame_equal(got, want)
         via = load_period(conn, scope, store.engine)
         pd.testing.assert_frame_equal(via.cells.cells, portable.cells)
+        # The networks' days measured: from the rows in memory, or the narrow query.
+        want_days = load_network_days(conn, scope, store.engine)
+        pd.testing.assert_frame_equal(load_network_days(conn, scope), want_days)
+        for got_days in (via.network_days(), load_period(conn, scope).network_days()):
+            if want_days.empty:
+                assert got_days.empty and list(got_days.columns) == list(want_days.columns)
+            else:
+                pd.testing.assert_frame_equal(got_days, want_days)
+        if not want_days.empty:
+            assert want_days["measurements"].sum() == portable.cells["measurements"].sum()
 
 
 def write(store, rows: list[Measurement]) -> None:
@@ -250,6 +261,9 @@ def test_whole_analysis_equal_on_both_paths(sqlite_store, monkeypatch) -> None:
     monkeypatch.setattr(fastpass, "read_rows", refuse)
     portable = analyze(sqlite_store, "KH", period).to_json()
     assert fast == portable
+    # The networks' days (fast: from the rows in memory; portable: a query) are in it.
+    networks = fast["coverage"]["networks"]
+    assert networks and all(n["days"] > 0 and n["first_day"] <= n["last_day"] for n in networks)
 
 
 def test_postgresql_uses_the_portable_path(store) -> None:

@@ -235,6 +235,84 @@ def test_coverage(result) -> None:
     assert set(c.by_source["source"]) == {"ooni", "censorwatch"}
 
 
+def test_days_measured_per_network(result) -> None:
+    """Distinct local days with a measurement of any test (raw app documents judged here
+    included), first and last: the same on SQLite's fast path and PostgreSQL's SQL."""
+    by = result.coverage.by_network.set_index("asn")
+    # A: blocked 14, still 12, lifted 12 + 3 (two December days shared with still),
+    # fp 5, agree 5, gone 12, telegram 3.
+    assert (by.loc[A, "days"], by.loc[A, "first_day"], by.loc[A, "last_day"]) == (
+        66,
+        "2023-01-01",
+        "2023-12-24",
+    )
+    # B: blocked 12, fp 1, agree 16, ok 20, noisy 20 (its failures on the same days),
+    # signal's raw documents 3 (whatsapp's one on the first of them).
+    assert (by.loc[B, "days"], by.loc[B, "first_day"], by.loc[B, "last_day"]) == (
+        72,
+        "2023-02-01",
+        "2023-09-16",
+    )
+    networks = {n["asn"]: n for n in result.coverage.to_dict()["networks"]}
+    assert networks[A]["days"] == 66 and networks[B]["first_day"] == "2023-02-01"
+    assert isinstance(networks[A]["days"], int)
+
+
+def test_days_measured_and_blocked_per_website(result) -> None:
+    """days_measured: local days with a judged measurement on any network; days_blocked:
+    days with an anomaly on a blocking network; null unless confirmed or likely."""
+    got = {
+        d: (m, b)
+        for d, m, b in zip(
+            result.domains["domain"],
+            result.domains["days_measured"],
+            result.domains["days_blocked"],
+            strict=True,
+        )
+    }
+    assert got == {
+        # anomalies on A 09-01..05 (09-02 OONI's alone); our probe on B daily to 09-16
+        "agree.example": (16, 5),
+        # confirmed on B on 08-01; A measured it accessible 08-01..05
+        "fp.example": (5, 1),
+        # 12 anomalous days on A (B measured the same days), 2 accessible days on A
+        "blocked.example": (14, 12),
+        "lifted.example": (17, 12),
+        "still.example": (12, 12),
+        "noisy.example": (None, None),
+        "gone.example": (None, None),
+        "ok.example": (None, None),
+    }
+    dd = result.domain_days
+    assert list(dd.columns) == [
+        "domain",
+        "probe_asn",
+        "day",
+        "measurements",
+        "failures",
+        "anomalies",
+        "confirmed",
+    ]
+    assert set(dd["domain"]) == set(result.blocked["domain"])
+    keys = list(zip(dd["domain"], dd["probe_asn"], dd["day"], strict=True))
+    assert keys == sorted(keys)
+    fp = dd[dd["domain"] == "fp.example"].set_index(["probe_asn", "day"])
+    assert fp.loc[(B, "2023-08-01")].tolist() == ["fp.example", 1, 0, 1, 1]
+    assert len(fp) == 6
+    blocked = dd[dd["domain"] == "blocked.example"]
+    assert blocked["measurements"].sum() == 26 and blocked["anomalies"].sum() == 12
+    data = result.to_json()
+    by_domain = {d["domain"]: d for d in data["domains"]}
+    assert (
+        by_domain["agree.example"]["days_measured"],
+        by_domain["agree.example"]["days_blocked"],
+    ) == (16, 5)
+    assert by_domain["ok.example"]["days_measured"] is None
+    assert by_domain["ok.example"]["days_blocked"] is None
+    assert "domain_days" in result.tables()
+    assert len(result.tables()["domain_days"]) == len(dd)
+
+
 def test_tables_per_category_network_month(result) -> None:
     cats = result.categories.set_index("category_code")
     assert cats.loc["NEWS", "blocked"] == 1 and cats.loc["GRP", "accessible"] == 1
