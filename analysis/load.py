@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, and_, case, func, not_, select
+from sqlalchemy import Connection, Engine, and_, case, func, literal_column, not_, select
 
 from censorwatch.analysis import fastpass
 from censorwatch.analysis.frames import count_distinct, day_text, max_text, to_days
@@ -91,12 +91,26 @@ def month_chunks(period: Period) -> list[Period]:
     return chunks
 
 
-def _scope_where(scope: Scope) -> list[Any]:
-    """The measurements of a scope that SQL classifies (the full pass's selection)."""
+def _unindexed(column: Any) -> Any:
+    """``+column``: SQLite's no-op unary plus, the same values (compared as stored, without
+    the column's affinity, which for these text columns changes nothing) but no index."""
+    return literal_column(f"+{column.table.name}.{column.name}", column.type)
+
+
+def _scope_where(scope: Scope, dialect: str = "", *, domain_index: bool = False) -> list[Any]:
+    """The measurements of a scope that SQL classifies (the full pass's selection).
+
+    ``domain_index`` (on SQLite) writes the country as an expression, so that SQLite cannot
+    pick the country/time index and walks the domain index instead (a domain filter
+    selects a few thousand rows; the period, millions).
+    """
+    country, start = _T.probe_cc, _T.measurement_start_time
+    if domain_index and dialect == "sqlite":
+        country, start = _unindexed(country), _unindexed(start)
     return [
-        _T.probe_cc == scope.country,
-        _T.measurement_start_time >= scope.period.utc_start,
-        _T.measurement_start_time < scope.period.utc_end,
+        country == scope.country,
+        start >= scope.period.utc_start,
+        start < scope.period.utc_end,
         # Raw app documents nobody judged are judged in Python from their test keys.
         not_(and_(_T.test_name.in_(APP_TESTS), _T.anomaly.is_(None))),
     ]
@@ -110,11 +124,16 @@ def _classified(
     domains: list[str] | None = None,
     asns: list[int] | None = None,
     with_method: bool = True,
+    domain_index: bool = False,
 ) -> Any:
     """Per measurement: its keys, local day, status code and method (a subquery)."""
-    where = _scope_where(scope)
+    where = _scope_where(scope, dialect, domain_index=domain_index)
     if tests is not None:
-        where.append(_T.test_name.in_(tests))
+        # As an expression (see _scope_where) when the domain index should be used.
+        test_name = (
+            _unindexed(_T.test_name) if domain_index and dialect == "sqlite" else _T.test_name
+        )
+        where.append(test_name.in_(tests))
     if domains is not None:
         where.append(_T.domain.in_(domains))
     if asns is not None:
@@ -588,7 +607,9 @@ def load_domain_days(
     dialect = conn.dialect.name
     for i in range(0, len(domains), chunk):
         part = domains[i : i + chunk]
-        c = _classified(scope, dialect, tests=WEB_TESTS, domains=part, with_method=False).c
+        c = _classified(
+            scope, dialect, tests=WEB_TESTS, domains=part, with_method=False, domain_index=True
+        ).c
         stmt = (
             select(
                 c.input,

@@ -19,6 +19,8 @@ from babel import Locale
 from sqlalchemy import func, select
 
 from censorwatch.analysis import AnalysisResult
+from censorwatch.analysis.domains import domain_day_states
+from censorwatch.analysis.verdicts import BLOCKED_VERDICTS
 from censorwatch.errors import InputError
 from censorwatch.reports.i18n import Language
 from censorwatch.reports.markdown import read_markdown_section
@@ -173,6 +175,12 @@ def _opt_bool(value: Any) -> bool | None:
     return bool(value)
 
 
+def _opt_int(value: Any) -> int | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
+        return None
+    return int(value)
+
+
 def _headline(result: AnalysisResult) -> Headline:
     h = result.headline
     return Headline(
@@ -206,6 +214,17 @@ def _sites(
         evidence.setdefault(ev["domain"], []).append(
             Evidence(str(label), url, str(ev["source"]), _evidence_text(ev, lang))
         )
+    # The analysis's own day rule, applied to its own table: the timeline and the counts
+    # (days_measured/days_blocked) come from the same rows, so they always agree.
+    blocking = {
+        str(rec["domain"]): tuple(int(a) for a in rec["networks"])
+        for rec in result.domains.to_dict(orient="records")
+        if rec["verdict"] in BLOCKED_VERDICTS
+    }
+    timelines: dict[str, list[tuple[dt.date, str]]] = {}
+    states = domain_day_states(result.blocked_days, blocking)
+    for domain, day, state in zip(states["domain"], states["day"], states["state"], strict=True):
+        timelines.setdefault(str(domain), []).append((dt.date.fromisoformat(str(day)), state))
     rows = []
     for rec in result.domains.to_dict(orient="records"):
         if rec["verdict"] not in verdicts:
@@ -229,6 +248,9 @@ def _sites(
                 evidence=tuple(evidence.get(rec["domain"], ())),
                 anomaly_share=float(rec["anomaly_rate"]) if rec["judged"] else None,
                 judged=int(rec["judged"]),
+                days_measured=_opt_int(rec.get("days_measured")),
+                days_blocked=_opt_int(rec.get("days_blocked")),
+                timeline=tuple(timelines.get(rec["domain"], ())),
             )
         )
     return rows
@@ -498,6 +520,7 @@ def write_data_files(result: AnalysisResult, directory: Path) -> list[DataFile]:
         "urls": N_("one row per URL tested"),
         "domain_networks": N_("per website and network"),
         "domain_months": N_("per website and month"),
+        "domain_days": N_("per blocked website, network and day measured"),
         "categories": N_("verdicts per category"),
         "networks": N_("per network"),
         "coverage_by_month": N_("measurements per month"),
@@ -571,6 +594,10 @@ def build_model(
             measurements=int(r["measurements"]),
             anomalies=int(r["anomaly"]) + int(r["confirmed"]),
             blocked_sites=blocked_per_asn.get(int(r["asn"]), 0),
+            # Results snapshotted before coverage had days lack them: 0 and no dates.
+            days=_opt_int(r.get("days")) or 0,
+            first_day=_date(r.get("first_day")),
+            last_day=_date(r.get("last_day")),
         )
         for r in result.coverage.by_network.sort_values(
             ["measurements", "asn"], ascending=[False, True], kind="mergesort"

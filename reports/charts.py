@@ -253,42 +253,109 @@ def heatmap(
     return Markup("".join(parts))
 
 
+#: A day's state in the timeline (as :mod:`censorwatch.analysis.domains` names them).
+BLOCKED_DAY, MEASURED_DAY = "blocked", "measured"
+#: Measured and not blocked: a light neutral, so blocked days (vermillion) stand out.
+MEASURED_FILL = "#d4d4d4"
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """One website's row: its measured days, each ``(day index from the period's first
+    day, "blocked" or "measured")``; days not measured are absent. ``note`` is the counts
+    in words (e.g. "blocked 40 of 52 days measured"), printed under the name."""
+
+    label: str
+    days: Sequence[tuple[int, str]]
+    note: str = ""
+
+
+def _runs(days: Sequence[tuple[int, str]], state: str) -> list[tuple[int, int]]:
+    """Consecutive days in ``state`` as ``(first, count)`` runs (one path segment each: a
+    mark per day would be the same pixels in hundreds of times the bytes)."""
+    runs: list[tuple[int, int]] = []
+    for day in sorted({d for d, s in days if s == state}):
+        if runs and runs[-1][0] + runs[-1][1] == day:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((day, 1))
+    return runs
+
+
 def timeline(
-    labels: Sequence[str],
-    spans: Sequence[Sequence[tuple[float, float]]],
+    rows: Sequence[TimelineRow],
     *,
-    axis_labels: Sequence[str],
+    period_days: int,
+    ticks: Sequence[tuple[int, str]],
     title: str,
     desc: str,
+    legend: tuple[str, str, str] = ("blocked", "measured, not blocked", "not measured"),
     width: int = 720,
-    row_height: int = 20,
-    label_width: int = 220,
+    row_height: int = 34,
+    label_width: int = 230,
 ) -> Markup:
-    """Rows of blocked spans on a shared time axis; spans are fractions (0..1) of the period."""
-    height = len(labels) * (row_height + 6) + 40
+    """One row per website with a mark for every day of the period it was measured:
+    blocked days in vermillion, measured-not-blocked days in a light neutral, days not
+    measured left empty, so gaps in the measurements are never drawn as blocking.
+
+    ``period_days`` is the number of days of the period, ``ticks`` the axis's gridlines as
+    ``(day index, label)`` (e.g. each month's first day), ``legend`` the three states in
+    words. Each row is a group with a ``<title>`` holding the full name and the counts (the
+    name on the chart is shortened with an ellipsis when long); the counts are also written
+    under the name, so nothing depends on colour.
+    """
+    top = 46  # legend, then the axis labels
+    height = top + len(rows) * row_height + 8
     head, tail = _svg_open(width, height, title, desc, "timeline")
-    plot_w = width - label_width - 40  # room for the last axis label, centred on its tick
+    plot_x = label_width
+    plot_w = width - label_width - 16
+    days = max(int(period_days), 1)
+    day_w = plot_w / days
     parts = [head]
-    for k, text in enumerate(axis_labels):
-        x = label_width + plot_w * k / max(len(axis_labels) - 1, 1)
+    swatches = (
+        (OKABE_ITO["vermillion"], "none", legend[0]),
+        (MEASURED_FILL, "none", legend[1]),
+        ("#ffffff", OKABE_ITO["grey"], legend[2]),
+    )
+    x = plot_x
+    for fill, stroke, text in swatches:
         parts.append(
-            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{height - 24}" class="grid"/>'
-            f'<text x="{x:.1f}" y="{height - 8}" class="axis" text-anchor="middle">'
-            f"{escape(text)}</text>"
+            f'<rect x="{x:.1f}" y="4" width="12" height="12" fill="{fill}" stroke="{stroke}"/>'
+            f'<text x="{x + 16:.1f}" y="14" class="axis legend">{escape(text)}</text>'
         )
-    for i, (label, row) in enumerate(zip(labels, spans, strict=True)):
-        y = 6 + i * (row_height + 6)
+        x += 16 + 7 * len(text) + 18
+    plot_bottom = top + len(rows) * row_height
+    for day, text in ticks:
+        tx = plot_x + day_w * max(0, min(day, days))
         parts.append(
-            f'<text x="{label_width - 6}" y="{y + row_height * 0.7:.1f}" class="axis" '
-            f'text-anchor="end">{escape(_clip(label, 32))}</text>'
+            f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="{top - 8}" y2="{plot_bottom}" class="grid"/>'
+            f'<text x="{tx + 2:.1f}" y="{top - 12}" class="axis">{escape(text)}</text>'
         )
-        for start, end in row:
-            x = label_width + plot_w * max(start, 0.0)
-            w = max(plot_w * (min(end, 1.0) - max(start, 0.0)), 2)
-            parts.append(
-                f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row_height}" '
-                f'fill="{OKABE_ITO["vermillion"]}"/>'
+    band = row_height - 16
+    for i, row in enumerate(rows):
+        y = top + i * row_height + 4
+        full = f"{row.label}: {row.note}" if row.note else row.label
+        parts.append(
+            f'<g class="timeline-row"><title>{escape(full)}</title>'
+            f'<text x="{label_width - 8}" y="{y + 11}" class="axis" text-anchor="end">'
+            f"{escape(_clip(row.label, 30))}</text>"
+            f'<text x="{label_width - 8}" y="{y + 24}" class="axis note" text-anchor="end">'
+            f"{escape(row.note)}</text>"
+            f'<rect x="{plot_x}" y="{y}" width="{plot_w:.1f}" height="{band}" '
+            f'class="track" fill="#ffffff" stroke="#bbbbbb" stroke-width="0.5"/>'
+        )
+        for state, fill in ((MEASURED_DAY, MEASURED_FILL), (BLOCKED_DAY, OKABE_ITO["vermillion"])):
+            runs = _runs(row.days, state)
+            if not runs:
+                continue
+            d = "".join(
+                f"M{plot_x + day_w * first:.2f} {y}h{max(day_w * count, 0.8):.2f}v{band}"
+                f"h{-max(day_w * count, 0.8):.2f}z"
+                for first, count in runs
             )
+            n = sum(count for _first, count in runs)
+            parts.append(f'<path class="day-{state}" data-days="{n}" fill="{fill}" d="{d}"/>')
+        parts.append("</g>")
     parts.append(tail)
     return Markup("".join(parts))
 

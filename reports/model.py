@@ -55,6 +55,11 @@ class NetworkRow:
     measurements: int
     anomalies: int
     blocked_sites: int = 0
+    #: Local days with at least one measurement (any test) in the period, and the first and
+    #: last of them (coverage's ``days``, ``first_day``, ``last_day``).
+    days: int = 0
+    first_day: dt.date | None = None
+    last_day: dt.date | None = None
 
     @property
     def label(self) -> str:
@@ -102,6 +107,14 @@ class SiteRow:
     anomaly_share: float | None = None
     #: Measurements that could be judged (the denominator of ``anomaly_share``).
     judged: int = 0
+    #: Local days with a judged measurement, and days blocked on its blocking networks
+    #: (the analysis's ``days_measured``/``days_blocked``; None unless confirmed or likely).
+    days_measured: int | None = None
+    days_blocked: int | None = None
+    #: Per local day measured, ``"blocked"`` or ``"measured"`` (judged, no anomaly on its
+    #: blocking networks), in order; days not measured are absent (see
+    #: :func:`censorwatch.analysis.domains.domain_day_states`).
+    timeline: tuple[tuple[dt.date, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ so it opens offline, from a USB stick, and prints cleanly.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -99,45 +99,64 @@ def build_charts(model: ReportModel, lang: Language) -> dict[str, Markup]:
             fmt=lambda v: lang.percent(v),
             not_measured=_("not measured"),
         )
-    spans_sites = [s for s in model.confirmed_sites + model.likely_sites if s.first_blocked]
-    if spans_sites:
-        total = (model.period_end - model.period_start).days or 1
-
-        def frac(d: Any) -> float:
-            return (d - model.period_start).days / total
-
-        quarters = [model.period_start, *_quarter_starts(model), model.period_end]
+    day_sites = [s for s in model.confirmed_sites + model.likely_sites if s.timeline]
+    if day_sites:
+        start = model.period_start
+        rows = [
+            charts.TimelineRow(
+                s.domain,
+                [((d - start).days, state) for d, state in s.timeline],
+                lang.ngettext(
+                    "blocked %(blocked)s of %(num)s day measured",
+                    "blocked %(blocked)s of %(num)s days measured",
+                    s.days_measured or 0,
+                )
+                % {
+                    "blocked": lang.number(s.days_blocked or 0),
+                    "num": lang.number(s.days_measured or 0),
+                },
+            )
+            for s in day_sites
+        ]
         out["timeline"] = charts.timeline(
-            [s.domain for s in spans_sites],
-            [
-                [(frac(s.first_blocked), frac(s.last_blocked or s.first_blocked) + 1 / total)]
-                for s in spans_sites
-            ],
-            axis_labels=[lang.date(d, "MMM y") for d in quarters],
-            title=_("When each website was observed blocked"),
+            rows,
+            period_days=(model.period_end - start).days + 1,
+            ticks=[((d - start).days, _month_tick(d, lang)) for d in _month_starts(model)],
+            title=_("Days each website was measured and observed blocked"),
             desc=_(
-                "Each bar runs from the first to the last day on which the website was "
-                "observed blocked in the period; dates are in the table above."
+                "One row per blocked website, one mark per day of the period on which it "
+                "was measured: dark orange when it was observed blocked on a network that "
+                "blocks it, light grey when it was measured and not blocked there; days "
+                "without a measurement are left empty. The counts of days are written "
+                "under each name."
             ),
+            legend=(_("blocked"), _("measured, not blocked"), _("not measured")),
         )
     return out
 
 
-def _quarter_starts(model: ReportModel) -> list[Any]:
-    import datetime as dt
-
+def _month_starts(model: ReportModel) -> list[dt.date]:
+    """The period's first day and the first day of each later month in it (gridlines);
+    every third month only for a period longer than 13 months, so labels do not collide."""
     d = model.period_start
-    starts = []
+    starts = [d]
     year, month = d.year, d.month
     while True:
-        month += 3
-        while month > 12:
-            month -= 12
-            year += 1
+        month += 1
+        if month > 12:
+            month, year = 1, year + 1
         nxt = dt.date(year, month, 1)
-        if nxt >= model.period_end:
-            return starts
+        if nxt > model.period_end:
+            break
         starts.append(nxt)
+    if len(starts) > 13:
+        starts = [s for k, s in enumerate(starts) if k % 3 == 0]
+    return starts
+
+
+def _month_tick(day: dt.date, lang: Language) -> str:
+    """A gridline's label: the short month, with the year in January (or the first)."""
+    return lang.date(day, "MMM y") if day.month == 1 else lang.date(day, "MMM")
 
 
 def render_report(model: ReportModel, lang_code: str = "en") -> str:
