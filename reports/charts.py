@@ -331,18 +331,19 @@ def timeline(
             f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="{top - 8}" y2="{plot_bottom}" class="grid"/>'
             f'<text x="{tx + 2:.1f}" y="{top - 12}" class="axis">{escape(text)}</text>'
         )
-    band = row_height - 16
+    band = row_height - 18
     for i, row in enumerate(rows):
-        y = top + i * row_height + 4
+        y = top + i * row_height + 2
         full = f"{row.label}: {row.note}" if row.note else row.label
+        # The counts go under the marks, where the whole plot's width leaves room for any
+        # language; the name, shortened if long, beside them (whole in the row's title).
         parts.append(
             f'<g class="timeline-row"><title>{escape(full)}</title>'
-            f'<text x="{label_width - 8}" y="{y + 11}" class="axis" text-anchor="end">'
-            f"{escape(_clip(row.label, 30))}</text>"
-            f'<text x="{label_width - 8}" y="{y + 24}" class="axis note" text-anchor="end">'
-            f"{escape(row.note)}</text>"
+            f'<text x="{label_width - 8}" y="{y + band * 0.75:.1f}" class="axis" '
+            f'text-anchor="end">{escape(_clip(row.label, 32))}</text>'
             f'<rect x="{plot_x}" y="{y}" width="{plot_w:.1f}" height="{band}" '
-            f'class="track" fill="#ffffff" stroke="#bbbbbb" stroke-width="0.5"/>'
+            f'class="track" fill="none" stroke="#bbbbbb" stroke-width="0.5"/>'
+            f'<text x="{plot_x}" y="{y + band + 11}" class="axis note">{escape(row.note)}</text>'
         )
         for state, fill in ((MEASURED_DAY, MEASURED_FILL), (BLOCKED_DAY, OKABE_ITO["vermillion"])):
             runs = _runs(row.days, state)

@@ -121,7 +121,10 @@ def build_charts(model: ReportModel, lang: Language) -> dict[str, Markup]:
         out["timeline"] = charts.timeline(
             rows,
             period_days=(model.period_end - start).days + 1,
-            ticks=[((d - start).days, _month_tick(d, lang)) for d in _month_starts(model)],
+            ticks=[
+                ((d - start).days, _month_tick(d, lang, start.year != model.period_end.year))
+                for d in _month_starts(model)
+            ],
             title=_("Days each website was measured and observed blocked"),
             desc=_(
                 "One row per blocked website, one mark per day of the period on which it "
@@ -154,9 +157,10 @@ def _month_starts(model: ReportModel) -> list[dt.date]:
     return starts
 
 
-def _month_tick(day: dt.date, lang: Language) -> str:
-    """A gridline's label: the short month, with the year in January (or the first)."""
-    return lang.date(day, "MMM y") if day.month == 1 else lang.date(day, "MMM")
+def _month_tick(day: dt.date, lang: Language, years: bool) -> str:
+    """A gridline's label: the short month; with the year when the period spans several
+    calendar years (its gridlines are then quarterly, so the longer label fits)."""
+    return lang.date(day, "MMM y") if years else lang.date(day, "MMM")
 
 
 def render_report(model: ReportModel, lang_code: str = "en") -> str:

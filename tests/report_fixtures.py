@@ -46,6 +46,14 @@ def sample_model(synthetic: bool = False, evil: str = "") -> ReportModel:
             still_blocked=True,
             anomaly_share=share[0] / share[1],
             judged=share[1],
+            days_measured=4,
+            days_blocked=3,
+            timeline=(
+                (dt.date(2023, 2, 3), "blocked"),
+                (dt.date(2023, 2, 4), "blocked"),
+                (dt.date(2023, 6, 1), "measured"),
+                (dt.date(2023, 11, 30), "blocked"),
+            ),
             evidence=(
                 Evidence(
                     "20230203T000000Z_webconnectivity_KH",

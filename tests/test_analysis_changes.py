@@ -12,6 +12,7 @@ import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -240,6 +241,56 @@ def test_demo_store_report_equals_analyze(demo_store) -> None:
     assert data["headline"]["first_measured"] == len(model.first_measured)
 
 
+def test_demo_store_days_report_equals_analyze(demo_store, tmp_path: Path) -> None:
+    """The report's days (per blocked site: counts and timeline; per network: days
+    measured) are analyze's, and the timeline follows domain_days.csv day by day."""
+    cfg, store = demo_store
+    out = tmp_path / "out"
+    data = cli_json(cfg.effective_database_url, "2023", "KH", "--output", str(out))
+    model = model_for(store, parse_period("2023", KH), cfg.analysis)
+    blocked = {d["domain"]: d for d in data["domains"] if d["verdict"] in ("confirmed", "likely")}
+    sites = model.confirmed_sites + model.likely_sites
+    assert sites and {s.domain for s in sites} == set(blocked)
+    table = pd.read_csv(out / "domain_days.csv")
+    assert set(table["domain"]) == set(blocked)
+    for site in sites:
+        d = blocked[site.domain]
+        assert (site.days_measured, site.days_blocked) == (d["days_measured"], d["days_blocked"])
+        assert 1 <= d["days_blocked"] <= d["days_measured"]
+        # The rule, written out again here from the CSV: blocked = an anomaly on a blocking
+        # network that day; measured = a judged measurement on any network.
+        asns = {n["asn"] for n in d["networks"]}
+        rows = table[table["domain"] == site.domain]
+        judged = set(rows.loc[rows["measurements"] > rows["failures"], "day"])
+        hit = set(rows.loc[rows["probe_asn"].isin(asns) & (rows["anomalies"] > 0), "day"])
+        want = [
+            (dt.date.fromisoformat(day), "blocked" if day in hit else "measured")
+            for day in sorted(judged | hit)
+        ]
+        assert list(site.timeline) == want
+        assert len(site.timeline) == site.days_measured
+        assert sum(1 for _d, state in site.timeline if state == "blocked") == site.days_blocked
+    others = [d for d in data["domains"] if d["domain"] not in blocked]
+    assert all(d["days_measured"] is None and d["days_blocked"] is None for d in others)
+    networks = {n["asn"]: n for n in data["coverage"]["networks"]}
+    assert {n.asn for n in model.networks} == set(networks)
+    for n in model.networks:
+        j = networks[n.asn]
+        assert (n.days, str(n.first_day), str(n.last_day)) == (
+            j["days"],
+            j["first_day"],
+            j["last_day"],
+        )
+        assert 1 <= n.days <= 365
+    html = render_report(model, "en")
+    svg = html[html.index('<svg class="chart timeline"') :]
+    svg = svg[: svg.index("</svg>")]
+    assert svg.count('<g class="timeline-row">') == len(sites)
+    for site in sites:
+        note = f"blocked {site.days_blocked} of {site.days_measured} days measured"
+        assert f"{site.domain}: {note}" in svg
+
+
 def real_documents(shared) -> list:
     """Every real OONI measurement of ../shared/fixtures (skipped when absent)."""
     from censorwatch.measurement import Measurement
@@ -289,6 +340,13 @@ def test_real_documents_report_equals_analyze(tmp_path: Path, isolated_env, shar
             assert data["changes"]["previous_measured"] is False
             assert data["changes"]["newly_blocked"] == []
             assert data["headline"]["first_measured"] == data["headline"]["blocked"]
+            for d in data["domains"]:
+                if d["verdict"] in ("confirmed", "likely"):
+                    assert 1 <= d["days_blocked"] <= d["days_measured"], d["domain"]
+                else:
+                    assert d["days_measured"] is None and d["days_blocked"] is None
+            for n in data["coverage"]["networks"]:
+                assert n["days"] >= 1 and n["first_day"] <= n["last_day"]
             first_measured += data["changes"]["first_measured"]
         # OONI's confirmed RU measurement of rutor.org: first measured, never newly blocked.
         assert first_measured == ["rutor.org"]

@@ -7,8 +7,16 @@ from html.parser import HTMLParser
 
 import pytest
 from babel.messages.pofile import read_po
+from markupsafe import escape
 
-from censorwatch.reports.charts import Callout, bar_chart, heatmap, ramp_colour
+from censorwatch.reports.charts import (
+    Callout,
+    TimelineRow,
+    bar_chart,
+    heatmap,
+    ramp_colour,
+    timeline,
+)
 from censorwatch.reports.i18n import LOCALE_DIR, get_language
 from censorwatch.reports.markdown import render_markdown
 from censorwatch.reports.render import render_report
@@ -197,3 +205,68 @@ def test_our_evidence_ids_are_shown_whole(report_model) -> None:
     )
     model = dataclasses.replace(model, confirmed_sites=[site, *model.confirmed_sites[1:]])
     assert f"<code>{uid}</code>" in render_report(model, "en")
+
+
+def _timeline_rows(svg: str) -> list[str]:
+    return re.findall(r'<g class="timeline-row">.*?</g>', svg, re.S)
+
+
+def test_timeline_marks_days_measured_and_blocked() -> None:
+    """One row per site; blocked days marked, measured days marked apart, gaps left empty:
+    no solid bar from the first to the last blocked day."""
+    hostile = 'evil"><script>alert(1)</script>.example'
+    rows = [
+        TimelineRow(
+            "a.example",
+            [(1, "blocked"), (2, "blocked"), (5, "blocked"), (3, "measured")],
+            "blocked 3 of 4 days measured",
+        ),
+        TimelineRow(
+            hostile + "-with-a-very-long-name-indeed",
+            [(9, "measured")],
+            "blocked 0 of 1 day measured",
+        ),
+    ]
+    svg = str(
+        timeline(
+            rows,
+            period_days=10,
+            ticks=[(0, "Jan"), (5, "Feb<")],
+            title="Days <measured>",
+            desc="What it shows",
+            legend=("blocked", "measured, not blocked", "not measured"),
+            width=260 + 100 + 16,  # the plot is 100 px wide (16 px margin on the right)
+            label_width=260,
+        )
+    )
+    assert "<title" in svg and "<desc" in svg and "Days &lt;measured&gt;" in svg
+    assert "<script>" not in svg and "&lt;script&gt;" in svg and "Feb&lt;" in svg
+    got = _timeline_rows(svg)
+    assert len(got) == 2
+    # The whole name and the counts in the row's title; the label is shortened on the chart.
+    assert escape(hostile) + "-with-a-very-long-name-indeed: blocked 0 of 1 day measured" in got[1]
+    assert "…" in got[1]
+    assert "blocked 3 of 4 days measured" in got[0]
+    # Day width = 100 / 10 = 10 px from x=260: blocked days 1-2 as one run, day 5 alone.
+    blocked = re.search(r'<path class="day-blocked" data-days="(\d+)"[^>]* d="([^"]+)"', got[0])
+    assert blocked and blocked.group(1) == "3"
+    starts = [float(x) for x in re.findall(r"M([\d.]+) ", blocked.group(2))]
+    widths = [float(w) for w in re.findall(r"h([\d.]+)v", blocked.group(2))]
+    assert starts == [270.0, 310.0] and widths == [20.0, 10.0]
+    measured = re.search(r'<path class="day-measured" data-days="(\d+)"[^>]* d="M([\d.]+) ', got[0])
+    assert measured and measured.group(1) == "1" and float(measured.group(2)) == 290.0
+    assert 'class="day-blocked"' not in got[1]  # never blocked: no blocked mark
+
+
+def test_report_timeline_in_both_languages() -> None:
+    from report_fixtures import sample_model
+
+    for lang in ("en", "km"):
+        html = render_report(sample_model(), lang)
+        svg = re.search(r'<svg class="chart timeline".*?</svg>', html, re.S).group(0)
+        model = sample_model()
+        sites = model.confirmed_sites + model.likely_sites
+        assert len(_timeline_rows(svg)) == len(sites)
+        assert svg.count('class="day-blocked" data-days="3"') == len(sites)
+    assert "blocked 3 of 4 days measured" in render_report(sample_model(), "en")
+    assert "បានបិទ ៣ ថ្ងៃ ក្នុងចំណោម ៤ ថ្ងៃដែលបានវាស់វែង" in render_report(sample_model(), "km")
