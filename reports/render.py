@@ -45,6 +45,7 @@ def make_environment(lang: Language) -> Environment:
 def build_charts(model: ReportModel, lang: Language) -> dict[str, Markup]:
     """The report's charts, in the report's language."""
     _ = lang.gettext
+    charts.reset_ids()
     out: dict[str, Markup] = {}
     months = model.months
     if months:
