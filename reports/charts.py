@@ -39,6 +39,16 @@ def _uid(prefix: str) -> str:
     return f"{prefix}{next(_ids)}"
 
 
+def reset_ids() -> None:
+    """Number the ids of the next charts from 1 again (one report's ids are unique within it).
+
+    Called at the start of each report, so the same report renders to the same bytes however
+    many reports the process rendered before.
+    """
+    global _ids
+    _ids = itertools.count(1)
+
+
 @dataclass(frozen=True)
 class Callout:
     """A labelled bar, e.g. the highest month: ``index`` into the bars, ``label`` in words."""

@@ -14,12 +14,16 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from censorwatch.reports import charts, vocabulary
+from censorwatch.reports import charts, fonts, vocabulary
 from censorwatch.reports.findings import blocked_by_category, key_findings
 from censorwatch.reports.i18n import Language, get_language
 from censorwatch.reports.model import ReportModel
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+#: Stands in the page's CSS until the page's characters are known, then becomes its
+#: ``@font-face`` rules (or nothing). The ``<`` makes it impossible for escaped text from the
+#: network to spell it, so only the one in the ``<style>`` element can be replaced.
+FONT_FACE_SLOT = "/*<censorwatch:font-face>*/"
 
 
 def make_environment(lang: Language) -> Environment:
@@ -45,6 +49,7 @@ def make_environment(lang: Language) -> Environment:
 def build_charts(model: ReportModel, lang: Language) -> dict[str, Markup]:
     """The report's charts, in the report's language."""
     _ = lang.gettext
+    charts.reset_ids()
     out: dict[str, Markup] = {}
     months = model.months
     if months:
@@ -164,15 +169,19 @@ def _month_tick(day: dt.date, lang: Language, years: bool) -> str:
 
 
 def render_report(model: ReportModel, lang_code: str = "en") -> str:
-    """The whole report as one HTML document."""
+    """The whole report as one HTML document.
+
+    A page with Khmer text embeds the Khmer font, subset to the characters of the page
+    (:mod:`censorwatch.reports.fonts`): it is rendered first, then its characters are known.
+    """
     lang = get_language(lang_code)
     env = make_environment(lang)
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     template = env.get_template("report.html.j2")
-    return template.render(
+    html = template.render(
         m=model,
         lang=lang,
-        css=Markup(css),
+        css=Markup(FONT_FACE_SLOT + "\n" + css),
         charts=build_charts(model, lang),
         findings=key_findings(model, lang),
         blocked_groups=blocked_by_category(model, lang),
@@ -183,3 +192,4 @@ def render_report(model: ReportModel, lang_code: str = "en") -> str:
         app_status_names=vocabulary.APP_STATUS_NAMES,
         change_names=vocabulary.CHANGE_NAMES,
     )
+    return html.replace(FONT_FACE_SLOT + "\n", fonts.font_face_css(html), 1)

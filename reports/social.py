@@ -8,9 +8,12 @@ read aloud, with the period and the source in it.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 from censorwatch.errors import CensorwatchError
+from censorwatch.reports import fonts
 from censorwatch.reports.charts import OKABE_ITO
 from censorwatch.reports.findings import measured_on
 from censorwatch.reports.i18n import Language
@@ -61,6 +64,38 @@ def summary_text(model: ReportModel, lang: Language) -> str:
     return text
 
 
+def register_khmer_font() -> None:
+    """Make the shipped Noto Sans Khmer known to matplotlib as the family "censorwatch Khmer".
+
+    A machine without a Khmer font would otherwise draw boxes and warn "Glyph missing". It is
+    registered under the package's own family name so that the PNGs are drawn with the shipped
+    files even where another copy of Noto Sans Khmer is installed: the same picture on every
+    machine. Idempotent.
+    """
+    from matplotlib import font_manager, ft2font
+
+    manager = font_manager.fontManager
+    if any(entry.name == fonts.FAMILY for entry in manager.ttflist):
+        return
+    for weight in sorted(fonts.FACES):
+        entry = font_manager.ttfFontProperty(ft2font.FT2Font(fonts.font_path(weight)))
+        manager.ttflist.append(dataclasses.replace(entry, name=fonts.FAMILY))
+
+
+def social_rc(lang: Language) -> dict[str, Any]:
+    """matplotlib settings for the PNGs of ``lang``.
+
+    matplotlib (3.11 and later) lays text out with libraqm (HarfBuzz), which shapes Khmer:
+    subscript consonants and vowels are placed as in the HTML report. A Khmer chart asks for
+    the Khmer font first (its spaces and punctuation then match the Khmer letters) and falls
+    back to DejaVu Sans, which matplotlib ships, for Latin names and numbers; an English chart
+    asks the other way round, so Khmer text from the network still shows.
+    """
+    if lang.code == "km":
+        return {"font.family": [fonts.FAMILY, "DejaVu Sans"], "text.language": "km"}
+    return {"font.family": ["DejaVu Sans", fonts.FAMILY]}
+
+
 def write_social(model: ReportModel, lang: Language, out_dir: Path) -> list[Path]:
     """Write the headline charts as PNG files and the summary as text; return the paths."""
     try:
@@ -72,10 +107,29 @@ def write_social(model: ReportModel, lang: Language, out_dir: Path) -> list[Path
         raise CensorwatchError(
             "--social needs matplotlib: pip install 'censorwatch[social]'"
         ) from None
-    _ = lang.gettext
+    from matplotlib import ft2font
+
+    if lang.code == "km" and not hasattr(ft2font, "__libraqm_version__"):
+        # Without libraqm the Khmer letters come out in the wrong places: refuse rather than
+        # publish a picture that native readers cannot read.
+        raise CensorwatchError(
+            "Khmer PNGs need matplotlib 3.11 or later (complex text layout): "
+            "pip install -U 'censorwatch[social]'"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
+    register_khmer_font()
+    with plt.rc_context(social_rc(lang)):
+        written = _write_pngs(model, lang, out_dir, plt)
+    summary = out_dir / "summary.txt"
+    summary.write_text(summary_text(model, lang) + "\n", encoding="utf-8")
+    written.append(summary)
+    return written
+
+
+def _write_pngs(model: ReportModel, lang: Language, out_dir: Path, plt: Any) -> list[Path]:
+    """The headline charts, drawn with the settings in force (:func:`social_rc`)."""
+    _ = lang.gettext
     written: list[Path] = []
-    plt.rcParams["font.family"] = ["Noto Sans Khmer", "Khmer OS", "DejaVu Sans", "sans-serif"]
     footer = (
         _("Source: OONI Probe and censorwatch measurements") + f" · {model.edition.organisation}"
     )
@@ -125,8 +179,4 @@ def write_social(model: ReportModel, lang: Language, out_dir: Path) -> list[Path
         fig.savefig(path, bbox_inches="tight")
         plt.close(fig)
         written.append(path)
-
-    summary = out_dir / "summary.txt"
-    summary.write_text(summary_text(model, lang) + "\n", encoding="utf-8")
-    written.append(summary)
     return written

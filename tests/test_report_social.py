@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from censorwatch.reports.i18n import get_language
@@ -27,3 +29,49 @@ def test_pngs_written(report_model, tmp_path) -> None:
     for p in paths:
         if p.suffix == ".png":
             assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_khmer_pngs_draw_khmer_with_the_shipped_font(report_model, tmp_path, monkeypatch) -> None:
+    """No "Glyph missing" (a warning is a failure here) and the Khmer title is drawn with the
+    Noto Sans Khmer that ships in the package, laid out by libraqm (HarfBuzz shaping)."""
+    pytest.importorskip("matplotlib")
+    from matplotlib import font_manager, ft2font
+    from matplotlib.backends import backend_agg
+
+    from censorwatch.reports import fonts
+
+    assert ft2font.__libraqm_version__  # complex text layout: Khmer is shaped, not just mapped
+    drawn: list[tuple[str, object]] = []
+    original = backend_agg.RendererAgg.draw_text
+
+    def spy(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
+        drawn.append((s, prop.copy()))
+        return original(self, gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+
+    monkeypatch.setattr(backend_agg.RendererAgg, "draw_text", spy)
+    lang = get_language("km")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Glyph 6016 ... missing from font(s)" fails the test
+        paths = write_social(report_model(), lang, tmp_path)
+    assert {p.name for p in paths} >= {"measurements-per-month.png", "blocked-by-category.png"}
+    for title in (
+        lang.gettext("Measurements per month"),
+        lang.gettext("Blocked websites by category"),
+    ):
+        assert fonts.has_khmer(title)
+        props = [prop for s, prop in drawn if s == title]
+        assert props, f"{title!r} was not drawn"
+        for prop in props:
+            assert font_manager.findfont(prop) == fonts.font_path(400)
+    # Khmer month names and Khmer digits on the axes and bars are drawn too.
+    assert any(fonts.has_khmer(s) and s != title for s, _ in drawn)
+
+
+def test_english_pngs_keep_their_latin_font(report_model, tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    from censorwatch.reports.social import social_rc
+
+    assert social_rc(get_language("en"))["font.family"][0] == "DejaVu Sans"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        write_social(report_model(), get_language("en"), tmp_path)
