@@ -130,11 +130,22 @@ def _write_pngs(model: ReportModel, lang: Language, out_dir: Path, plt: Any) -> 
     """The headline charts, drawn with the settings in force (:func:`social_rc`)."""
     _ = lang.gettext
     written: list[Path] = []
-    footer = (
-        _("Source: OONI Probe and censorwatch measurements") + f" · {model.edition.organisation}"
+    footer = " · ".join(
+        part
+        for part in (
+            _("Source: OONI Probe and censorwatch measurements"),
+            model.edition.organisation,
+        )
+        if part
     )
     if model.edition.synthetic:
         footer = _("SYNTHETIC DEMONSTRATION DATA") + " · " + footer
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    # Country and period in every title: the picture is shared without the report.
+    span = (
+        f" · {model.country_name}, {lang.date(model.period_start)} – {lang.date(model.period_end)}"
+    )
 
     if model.months:
         fig, ax = plt.subplots(figsize=(12, 6.3), dpi=100)
@@ -149,7 +160,7 @@ def _write_pngs(model: ReportModel, lang: Language, out_dir: Path, plt: Any) -> 
                 va="bottom",
                 fontsize=9,
             )
-        ax.set_title(_("Measurements per month"), fontsize=16, loc="left")
+        ax.set_title(_("Measurements per month") + span, fontsize=16, loc="left")
         ax.spines[["top", "right"]].set_visible(False)
         ax.set_yticks([])
         fig.text(0.01, 0.01, footer, fontsize=9, color="#555")
@@ -169,10 +180,33 @@ def _write_pngs(model: ReportModel, lang: Language, out_dir: Path, plt: Any) -> 
         confirmed = [counts[n][0] for n in names]
         likely = [counts[n][1] for n in names]
         ax.barh(names, confirmed, color=OKABE_ITO["vermillion"], label=_("Confirmed blocked"))
-        ax.barh(names, likely, left=confirmed, color=OKABE_ITO["orange"], label=_("Likely blocked"))
+        ax.barh(
+            names,
+            likely,
+            left=confirmed,
+            color=OKABE_ITO["orange"],
+            hatch="//",
+            edgecolor="white",
+            label=_("Likely blocked"),
+        )
+        for y, (c, lk) in enumerate(zip(confirmed, likely, strict=True)):
+            # The number on the bar: a shared image often travels without its axis.
+            ax.annotate(
+                lang.number(c + lk),
+                (c + lk, y),
+                xytext=(4, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=11,
+            )
         ax.invert_yaxis()
-        ax.legend(frameon=False)
-        ax.set_title(_("Blocked websites by category"), fontsize=16, loc="left")
+        ax.margins(x=0.06)  # room for the number after the longest bar
+        # Whole websites: integer ticks, written in the report's digits.
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: lang.number(int(v))))
+        # Below the bars (the longest are at the top), clear of them.
+        ax.legend(frameon=False, loc="lower right")
+        ax.set_title(_("Blocked websites by category") + span, fontsize=16, loc="left")
         ax.spines[["top", "right"]].set_visible(False)
         fig.text(0.01, 0.01, footer, fontsize=9, color="#555")
         path = out_dir / "blocked-by-category.png"

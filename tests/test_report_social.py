@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import pytest
@@ -59,12 +60,38 @@ def test_khmer_pngs_draw_khmer_with_the_shipped_font(report_model, tmp_path, mon
         lang.gettext("Blocked websites by category"),
     ):
         assert fonts.has_khmer(title)
-        props = [prop for s, prop in drawn if s == title]
+        props = [prop for s, prop in drawn if s.startswith(title)]
         assert props, f"{title!r} was not drawn"
         for prop in props:
             assert font_manager.findfont(prop) == fonts.font_path(400)
+        # Titles say country and period: the picture travels without the report.
+        assert any("Cambodia" in s and "២០២៣" in s for s, _ in drawn if s.startswith(title))
     # Khmer month names and Khmer digits on the axes and bars are drawn too.
     assert any(fonts.has_khmer(s) and s != title for s, _ in drawn)
+
+
+def test_category_chart_ticks_are_whole_websites(report_model, tmp_path, monkeypatch) -> None:
+    """Small counts: the category chart's ticks are integers (no 0.5 website), written in the
+    report's digits, and each bar carries its number."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    seen: list[list[str]] = []
+    original = plt.Figure.savefig
+
+    def spy(fig, *args, **kwargs):
+        for ax in fig.axes:
+            fig.canvas.draw()
+            seen.append([t.get_text() for t in ax.get_xticklabels() if t.get_text()])
+        return original(fig, *args, **kwargs)
+
+    monkeypatch.setattr(plt.Figure, "savefig", spy)
+    write_social(report_model(), get_language("en"), tmp_path)
+    ticks = seen[-1]  # the category chart is drawn last
+    assert ticks and all(re.fullmatch(r"\d+", t) for t in ticks), ticks
+    seen.clear()
+    write_social(report_model(), get_language("km"), tmp_path / "km")
+    assert all(re.fullmatch("[០-៩]+", t) for t in seen[-1]), seen[-1]
 
 
 def test_english_pngs_keep_their_latin_font(report_model, tmp_path) -> None:
