@@ -99,7 +99,9 @@ def axis_ticks(vmax: float, *, integer: bool = True) -> list[float]:
 def _svg_open(width: int, height: int, title: str, desc: str, css_class: str) -> tuple[str, str]:
     tid, did = _uid("t"), _uid("d")
     head = (
-        f'<svg class="chart {css_class}" viewBox="0 0 {width} {height}" role="img" '
+        f'<svg class="chart {css_class}" viewBox="0 0 {width} {height}" '
+        # The natural size: a phone shows the chart at it (text at its real size), scrolling.
+        f'width="{width}" height="{height}" role="img" '
         f'aria-labelledby="{tid} {did}" xmlns="http://www.w3.org/2000/svg" '
         f'preserveAspectRatio="xMidYMid meet">'
         f'<title id="{tid}">{escape(title)}</title><desc id="{did}">{escape(desc)}</desc>'
