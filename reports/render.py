@@ -43,7 +43,21 @@ def make_environment(lang: Language) -> Environment:
     env.filters["date"] = lang.date
     env.filters["month"] = lang.month
     env.filters["digits"] = lang.digits
+    env.filters["css_string"] = css_string
     return env
+
+
+def css_string(text: str) -> Markup:
+    """``text`` as a quoted CSS string, safe inside a ``<style>`` element.
+
+    Quotes, backslashes, control characters and the characters of markup are written as CSS
+    escapes (a ``<style>`` element's text is not HTML-decoded, so HTML escaping would show).
+    """
+
+    def escape(c: str) -> str:
+        return f"\\{ord(c):x} " if c in "\"'\\<>&" or ord(c) < 0x20 or ord(c) == 0x7F else c
+
+    return Markup('"' + "".join(map(escape, str(text))) + '"')
 
 
 def build_charts(model: ReportModel, lang: Language) -> dict[str, Markup]:

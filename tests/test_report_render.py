@@ -270,3 +270,19 @@ def test_report_timeline_in_both_languages() -> None:
         assert svg.count('class="day-blocked" data-days="3"') == len(sites)
     assert "blocked 3 of 4 days measured" in render_report(sample_model(), "en")
     assert "បានបិទ ៣ ថ្ងៃ ក្នុងចំណោម ៤ ថ្ងៃដែលបានវាស់វែង" in render_report(sample_model(), "km")
+
+
+def test_css_string_escapes_for_a_style_element() -> None:
+    from censorwatch.reports.render import css_string
+
+    assert css_string("plain ខ្មែរ") == '"plain ខ្មែរ"'
+    assert css_string("a\"b\\c</style>\n'") == '"a\\22 b\\5c c\\3c /style\\3e \\a \\27 "'
+
+
+def test_synthetic_warning_repeats_on_printed_pages(report_model) -> None:
+    # Printed, the demo's warning is in every page's top margin (it no longer covers content).
+    for lang in ("en", "km"):
+        html = render_report(report_model(synthetic=True), lang)
+        style = html.split("<style>@media print { @page { margin-top: 26mm; @top-center {", 1)[1]
+        assert style.startswith(' content: "') and "</style>" in style
+    assert '@top-center { content: "' not in render_report(report_model(), "en")
