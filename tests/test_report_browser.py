@@ -215,14 +215,13 @@ def test_english_report_has_no_embedded_font(browser, report_model, tmp_path) ->
 # whose labels can be read. In print every section starts a page and no table is wider than
 # the A4 text block.
 
+#: The key tables: the blocked websites (one table per category), each network's blocked
+#: websites, the vetted DNS answers and the annex, and three tables known by their caption.
+KEY_TABLES = ("table.sites", "table.network-sites", "table#answers", "table.annex")
 KEY_TABLE_CAPTIONS = {
-    "Websites with confirmed blocking",
-    "Websites likely blocked",
     "Measurements per network",
     "Blocked websites by category",
     "Reachability per network",
-    "Suspicious DNS answers, vetted by the machine",
-    "All websites tested",
 }
 #: The A4 page less the report's print margins (14 mm each side), in CSS pixels.
 A4_TEXT_WIDTH_PX = round((210 - 2 * 14) / 25.4 * 96)
@@ -232,8 +231,16 @@ def long_text_model(report_model, synthetic: bool = False):
     """The fixture with the long texts a real report meets: a long URL and ids, long network,
     app and category names, every evidence kind and a vetted DNS answer."""
     import dataclasses
+    import datetime as dt
 
-    from censorwatch.reports.model import AnswerRow, AppRow, Evidence, NetworkRow
+    from censorwatch.reports.model import (
+        AnswerRow,
+        AppRow,
+        Evidence,
+        NetworkBlock,
+        NetworkRow,
+        NetworkSite,
+    )
 
     m = report_model(synthetic=synthetic)
     long_url = (
@@ -260,8 +267,25 @@ def long_text_model(report_model, synthetic: bool = False):
             Evidence("x2", None, "censorwatch", "6 Feb"),
         ),
     )
+    on_long_net = NetworkSite(
+        site.domain,
+        "HUMR",
+        "Human Rights Issues",
+        "confirmed",
+        ("dns", "tcp"),
+        ("2001:db8:ffff:ffff:ffff:ffff:ffff:fffe", "203.0.113.94", "36.37.242.94"),
+        dt.date(2023, 2, 3),
+        dt.date(2023, 11, 30),
+        1234567,
+        1234000,
+        1000000,
+    )
+    block = NetworkBlock(
+        38623, long_net, 1200000, 340, dt.date(2023, 1, 1), dt.date(2023, 12, 31), (on_long_net,)
+    )
     return dataclasses.replace(
         m,
+        network_blocks=[block, *m.network_blocks],
         confirmed_sites=[site, *m.confirmed_sites],
         all_sites=[site, *m.all_sites],
         networks=[NetworkRow(38623, long_net, 1200000, 50000, 30), *m.networks],
@@ -394,6 +418,11 @@ def test_layout_at_desktop_and_phone_width(
     assert [u for u in requests if not u.startswith(("file://", "data:"))] == []
     assert errors == []
     page.screenshot(path=str(tmp_path / f"layout-{lang}-{width}.png"), full_page=True)
+    for selector in KEY_TABLES:
+        cards = page.evaluate(
+            f"[...document.querySelectorAll({selector!r})].map(t => t.classList.contains('cards'))"
+        )
+        assert cards and all(cards), selector
     if lang == "en":
         captions = page.evaluate(
             "[...document.querySelectorAll('table.cards caption')].map(c => c.textContent.trim())"
