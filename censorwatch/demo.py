@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 from pathlib import Path
 
 import click
@@ -50,6 +51,11 @@ def demo_config(base: Config, out: Path) -> Config:
     cfg.report.sections_dir = str((out / "sections").resolve())
     cfg.report.organisation = "censorwatch demonstration (synthetic data)"
     cfg.report.title = ""
+    # The demo's own fingerprint set (its synthetic sinkhole), beside the configured ones.
+    cfg.verdict.fingerprint_files = [
+        *cfg.verdict.fingerprint_files,
+        str((out / "fingerprints-demo.json").resolve()),
+    ]
     return cfg
 
 
@@ -69,6 +75,10 @@ def write_demo_inputs(out: Path) -> None:
         for site in demo_data.SITES
     ]
     write_testlist(out / "testlist-demo.csv", rows)
+    atomic_write_bytes(
+        out / "fingerprints-demo.json",
+        (json.dumps(demo_data.FINGERPRINTS, indent=1) + "\n").encode("utf-8"),
+    )
     atomic_write_bytes(out / "events.csv", demo_data.EVENTS_CSV.encode("utf-8"))
     sections = out / "sections"
     sections.mkdir(parents=True, exist_ok=True)
@@ -87,7 +97,10 @@ def build_demo_store(cfg: Config, out: Path, measurements: int) -> Store:
         store, out / "testlist-demo.csv", author="censorwatch demo", now=dt.datetime(2023, 1, 1)
     )
     with store.engine.begin() as conn:
-        write_measurements(conn, demo_data.generate(total=measurements))
+        from censorwatch.fingerprints import fingerprints_from_config
+
+        fps = fingerprints_from_config(cfg)
+        write_measurements(conn, demo_data.generate(total=measurements, fingerprints_hash=fps.hash))
     from censorwatch.measurement import utcnow
     from censorwatch.reports.pipeline import SYNTHETIC_MARKER
     from censorwatch.store.models import IngestState

@@ -71,6 +71,30 @@ OUR_PROBE_ASNS = (64500, 64503)
 SINKHOLE_IP = "203.0.113.94"
 #: What the uncensored control resolves every demo site to (RFC 5737 documentation range).
 SITE_IP = "198.51.100.7"
+#: The demo's fingerprint for its sinkhole: the name its confirmed measurements carry.
+SINKHOLE_FINGERPRINT = "demo.kh_dns_sinkhole_203_0_113_94"
+#: The demo's own fingerprint set (OONI's schema), written beside its store and loaded by its
+#: configuration, so that the report names the set that confirmed the demo's measurements.
+FINGERPRINTS = {
+    "version": "demo",
+    "description": "The censorwatch demo's synthetic sinkhole (documentation address). "
+    "Not a real fingerprint.",
+    "fingerprints": [
+        {
+            "name": SINKHOLE_FINGERPRINT,
+            "scope": "nat",
+            "other_names": "",
+            "location_found": "dns",
+            "pattern_type": "full",
+            "pattern": SINKHOLE_IP,
+            "confidence_no_fp": 9,
+            "expected_countries": "KH",
+            "source": "censorwatch demo (synthetic data)",
+            "exp_url": "",
+            "notes": "The address the demo's sinkhole networks answer for blocked sites.",
+        }
+    ],
+}
 
 _D = dt.date
 SITES: tuple[DemoSite, ...] = (
@@ -120,11 +144,15 @@ def _hex(rng: random.Random, n: int) -> str:
     return "".join(rng.choice("0123456789abcdef") for _ in range(n))
 
 
-def generate(total: int = 40_000, seed: int = SEED) -> Iterator[Measurement]:
+def generate(
+    total: int = 40_000, seed: int = SEED, fingerprints_hash: str | None = None
+) -> Iterator[Measurement]:
     """The demo year: ``total`` web_connectivity measurements plus instant-messaging tests.
 
     Deterministic for a given ``seed``. Most measurements look like OONI API records (with
-    OONI's pipeline flags); a tenth are our own probe's.
+    OONI's pipeline flags); a tenth are our own probe's. ``fingerprints_hash``: the hash of
+    the fingerprint sets the demo's configuration loads (with :data:`FINGERPRINTS`), recorded
+    on each judged measurement as if the verdict engine had judged it with them.
     """
     rng = random.Random(seed)
     weights = [w / sum(MONTH_WEIGHTS) for w in MONTH_WEIGHTS]
@@ -142,7 +170,9 @@ def generate(total: int = 40_000, seed: int = SEED) -> Iterator[Measurement]:
             site = SITES[rng.randrange(len(SITES))]
             # The working group's own volunteers are on two of the networks only.
             ours = net.asn in OUR_PROBE_ASNS and rng.random() < 0.2
-            yield _web_connectivity(rng, start, day, net, site, ours, f"{month:02d}{i:06d}")
+            m = _web_connectivity(rng, start, day, net, site, ours, f"{month:02d}{i:06d}")
+            m.verdict_fingerprints_hash = fingerprints_hash
+            yield m
         for j in range(max(n_month // 40, 1)):
             day = first + dt.timedelta(days=rng.randrange(days))
             start = dt.datetime.combine(day, dt.time(12)) - LOCAL_OFFSET
@@ -214,7 +244,7 @@ def _web_connectivity(
         accessible=accessible,
         verdict_blocking=blocking,
         verdict_confirmed=confirmed,
-        verdict_fingerprint="demo.sinkhole" if confirmed else None,
+        verdict_fingerprint=SINKHOLE_FINGERPRINT if confirmed else None,
         verdict_version="demo",
     )
     return m

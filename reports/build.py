@@ -118,7 +118,7 @@ LIMITS = (
     N_(
         "Confirmed blocking rests on known blocking fingerprints (OONI's, the project's and "
         "the working group's own). A new sinkhole address is found by the machine's vetting "
-        "of DNS answers (the table in the annex) but confirms measurements only once the "
+        "of DNS answers (the table in the methodology) but confirms measurements only once the "
         "working group has accepted it; a new blockpage is only recognised once it has been "
         "added to the fingerprint files."
     ),

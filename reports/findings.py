@@ -34,6 +34,8 @@ NAMES_PER_CATEGORY = 4
 MAX_CATEGORY_FINDINGS = 4
 #: Networks with their own sentence (the most websites blocked first).
 MAX_NETWORK_FINDINGS = 5
+#: Websites named per network sentence.
+NAMES_PER_NETWORK = 3
 #: Blocking addresses named per network.
 MAX_ADDRESSES = 3
 #: Websites named in the changes sentence.
@@ -51,6 +53,12 @@ class Finding:
     kind: str = "headline"
 
 
+def join_list(items: list[str], lang: Language) -> str:
+    """``a, b and c`` the language's way (CLDR list patterns). Khmer's pattern joins with a
+    zero-width space, which glues "និង" to a Latin domain name: a visible space there."""
+    return format_list(items, locale=lang.code).replace("\u200b", " ")
+
+
 def _names(names: list[str], total: int, lang: Language) -> str:
     """``a, b and 3 more`` in the language's list style."""
     shown = list(names)
@@ -59,7 +67,7 @@ def _names(names: list[str], total: int, lang: Language) -> str:
         shown.append(
             lang.ngettext("%(num)s more", "%(num)s more", more) % {"num": lang.number(more)}
         )
-    return format_list(shown, locale=lang.code) if shown else ""
+    return join_list(shown, lang) if shown else ""
 
 
 def _category_order(sites: list[SiteRow]) -> list[str]:
@@ -84,6 +92,15 @@ def blocked_by_category(model: ReportModel, lang: Language) -> list[tuple[str, l
         )
         groups.append((heading, sites))
     return groups
+
+
+def ranked_sites(sites: list[SiteRow]) -> list[SiteRow]:
+    """``sites`` in the order the findings name them (see :func:`_site_rank`)."""
+    return sorted(sites, key=lambda s: (_category_rank(s.category_code), *_site_rank(s)))
+
+
+def _category_rank(code: str) -> int:
+    return PRIORITY_CATEGORIES.index(code) if code in PRIORITY_CATEGORIES else 99
 
 
 def _site_rank(s: SiteRow) -> tuple[int, int, int, str]:
@@ -142,16 +159,27 @@ def _network_finding(block: NetworkBlock, lang: Language) -> Finding:
     n = len(block.sites)
     firsts = [s.first_blocked for s in block.sites if s.first_blocked]
     lasts = [s.last_blocked for s in block.sites if s.last_blocked]
+    ranked = sorted(
+        block.sites,
+        key=lambda x: (
+            _category_rank(x.category_code),
+            x.verdict != "confirmed",
+            -x.anomalies,
+            x.domain,
+        ),
+    )
+    names = _names([x.domain for x in ranked[:NAMES_PER_NETWORK]], n, lang)
     text = lang.ngettext(
-        "On %(network)s, %(num)s website was blocked, through %(methods)s; first seen "
-        "blocked on %(first)s, last on %(last)s.",
-        "On %(network)s, %(num)s websites were blocked, through %(methods)s; first seen "
-        "blocked on %(first)s, last on %(last)s.",
+        "On %(network)s, %(num)s website was blocked (%(names)s), through %(methods)s; the "
+        "first block was observed on %(first)s and the last on %(last)s.",
+        "On %(network)s, %(num)s websites were blocked (%(names)s), through %(methods)s; the "
+        "first block was observed on %(first)s and the last on %(last)s.",
         n,
     ) % {
         "network": block.label,
         "num": lang.number(n),
-        "methods": format_list(_method_phrases(block, lang), locale=lang.code),
+        "names": names,
+        "methods": join_list(_method_phrases(block, lang), lang),
         "first": lang.date(min(firsts) if firsts else None),
         "last": lang.date(max(lasts) if lasts else None),
     }
@@ -225,9 +253,8 @@ def key_findings(model: ReportModel, lang: Language) -> list[Finding]:
                 )
                 % {
                     "num": lang.number(len(rest)),
-                    "codes": format_list(
-                        [c or _("no category") for c in categories[MAX_CATEGORY_FINDINGS:]],
-                        locale=lang.code,
+                    "codes": join_list(
+                        [c or _("no category") for c in categories[MAX_CATEGORY_FINDINGS:]], lang
                     ),
                 },
                 kind="category",
@@ -328,7 +355,7 @@ def key_findings(model: ReportModel, lang: Language) -> list[Finding]:
         out.append(
             Finding(
                 _("Compared with the previous period (%(prev)s): %(changes)s.")
-                % {"prev": prev, "changes": format_list(parts, locale=lang.code)},
+                % {"prev": prev, "changes": join_list(parts, lang)},
                 kind="changes",
             )
         )
@@ -377,4 +404,11 @@ def _parenthesised(sites: list[SiteRow], lang: Language) -> str:
     return f" ({names})"
 
 
-__all__ = ["Finding", "blocked_by_category", "key_findings", "measured_on"]
+__all__ = [
+    "Finding",
+    "blocked_by_category",
+    "join_list",
+    "key_findings",
+    "measured_on",
+    "ranked_sites",
+]

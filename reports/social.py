@@ -15,7 +15,7 @@ from typing import Any
 from censorwatch.errors import CensorwatchError
 from censorwatch.reports import fonts
 from censorwatch.reports.charts import OKABE_ITO
-from censorwatch.reports.findings import measured_on
+from censorwatch.reports.findings import key_findings, measured_on, ranked_sites
 from censorwatch.reports.i18n import Language
 from censorwatch.reports.model import ReportModel
 
@@ -25,15 +25,19 @@ MAX_WORDS = 100
 def summary_text(model: ReportModel, lang: Language) -> str:
     """The plain-text summary (English words are counted; Khmer is kept to the same content)."""
     _ = lang.gettext
-    period = f"{lang.date(model.period_start)} – {lang.date(model.period_end)}"
     h = model.headline
     parts = [
         lang.ngettext(
-            "Between %(period)s, %(num)s website showed confirmed blocking in %(country)s.",
-            "Between %(period)s, %(num)s websites showed confirmed blocking in %(country)s.",
+            "From %(start)s to %(end)s, %(num)s website showed confirmed blocking in %(country)s.",
+            "From %(start)s to %(end)s, %(num)s websites showed confirmed blocking in %(country)s.",
             h.confirmed,
         )
-        % {"period": period, "num": lang.number(h.confirmed), "country": model.country_name},
+        % {
+            "start": lang.date(model.period_start),
+            "end": lang.date(model.period_end),
+            "num": lang.number(h.confirmed),
+            "country": model.country_name,
+        },
         lang.ngettext(
             "%(num)s more was likely blocked.", "%(num)s more were likely blocked.", h.likely
         )
@@ -49,11 +53,18 @@ def summary_text(model: ReportModel, lang: Language) -> str:
         },
     ]
     if model.confirmed_sites:
-        names = ", ".join(s.domain for s in model.confirmed_sites[:3])
+        # In the key findings' order (news media first), not alphabetically.
+        names = ", ".join(s.domain for s in ranked_sites(model.confirmed_sites)[:3])
         parts.append(_("Confirmed blocked websites include %(names)s.") % {"names": names})
+    # The network where most websites were blocked, in the key finding's own words.
+    network = next((f.text for f in key_findings(model, lang) if f.kind == "network"), None)
+    if network:
+        parts.append(network)
     parts.append(
         _("Source: OONI Probe and censorwatch measurements; full method in the report by %(org)s.")
-        % {"org": model.edition.organisation or "censorwatch"}
+        % {"org": model.edition.organisation}
+        if model.edition.organisation
+        else _("Source: OONI Probe and censorwatch measurements; full method in the report.")
     )
     if model.edition.synthetic:
         parts.insert(0, _("DEMONSTRATION WITH SYNTHETIC DATA, NOT A REAL FINDING."))

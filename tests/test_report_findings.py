@@ -91,7 +91,8 @@ def test_findings_name_sites_networks_method_and_dates(report_model) -> None:
     viettel = next(t for t in text if "Viettel (Cambodia) (AS38623)" in t)
     assert "3 websites were blocked" in viettel
     assert "DNS answers pointing to the address 36.37.242.94" in viettel
-    assert "first seen blocked on 3 February 2023, last on 30 November 2023" in viettel
+    assert "(rfa.org, vodkhmer.news, and cambodiadaily.com)" in viettel  # named
+    assert "the first block was observed on 3 February 2023 and the last on 30 November" in viettel
     smart = next(t for t in text if "Smart Axiata (AS38901)" in t)
     # One site: singular, and no address known there.
     assert "1 website was blocked" in smart
@@ -192,7 +193,7 @@ def assert_report_equals_json(model, data: dict) -> None:
         if block.sites:
             n = len(block.sites)
             word = "website was" if n == 1 else "websites were"
-            assert f"On {block.label}, {n:,} {word} blocked" in text
+            assert f"On {block.label}, {n:,} {word} blocked (" in text
 
 
 def test_demo_store_report_equals_analyze(tmp_path: Path, isolated_env) -> None:
@@ -262,8 +263,8 @@ def test_real_documents_with_an_accepted_sinkhole(tmp_path: Path, isolated_env) 
         )
         assert "newly blocked (" not in en
         assert (
-            "On Cogetel Online (AS23673), 7 websites were blocked, through DNS answers pointing "
-            f"to the address {SINKHOLE}; first seen blocked on" in en
+            "On Cogetel Online (AS23673), 7 websites were blocked (" in en
+            and f"through DNS answers pointing to the address {SINKHOLE}; the first block" in en
         )
         km_model = build_model(result, previous, store, get_language("km"), EDITION)
         km = " ".join(findings_text(render_report(km_model, "km")))
@@ -307,3 +308,50 @@ def test_no_plural_noun_after_one(report_model) -> None:
     plural = r"\b1 (websites|measurements|networks|entries|days|rows)\b"
     assert not re.findall(plural, html), re.findall(r".{60}" + plural + ".{20}", html)
     assert not re.findall(plural, summary), summary
+
+
+def test_demo_is_consistent_with_its_own_fingerprint_set(tmp_path: Path, isolated_env) -> None:
+    """The demo's confirmed measurements name a fingerprint set the report lists, none of them
+    was judged with other sets, and the vetting of its sinkhole agrees (walk-through of #14)."""
+    from censorwatch.config import load_config
+    from censorwatch.demo import build_demo_store, demo_config, write_demo_inputs
+    from censorwatch.demo_data import SINKHOLE_FINGERPRINT, SINKHOLE_IP
+    from censorwatch.fingerprints import fingerprints_from_config
+
+    out = tmp_path / "demo"
+    out.mkdir()
+    cfg = demo_config(load_config(environ={}), out)
+    write_demo_inputs(out)
+    store = build_demo_store(cfg, out, 3000)
+    try:
+        fps = fingerprints_from_config(cfg, store)
+        result = analyze(store, "KH", parse_period("2023", KH), cfg.analysis, fingerprints=fps)
+        assert result.method.rows_judged_with_other_fingerprints == 0
+        assert any(f["name"] == "file:fingerprints-demo.json" for f in result.method.fingerprints)
+        sink = next(a for a in result.blocking_answers if a["ip"] == SINKHOLE_IP)
+        assert (sink["verdict"], sink["fingerprint"]) == ("blocking", SINKHOLE_FINGERPRINT)
+        model = build_model(result, None, store, get_language("km"), EDITION)
+        km = " ".join(findings_text(render_report(model, "km")))
+        assert "\u200b" not in km  # Khmer lists joined with a visible space before Latin names
+        assert "other fingerprint sets" not in render_report(
+            build_model(result, None, store, get_language("en"), EDITION), "en"
+        )
+    finally:
+        store.close()
+
+
+def test_social_summary_names_sites_in_findings_order_and_a_network(report_model) -> None:
+    from censorwatch.reports.social import summary_text
+
+    model = with_networks(report_model(), {38623: 2})
+    text = summary_text(model, get_language("en"))
+    assert text.startswith("From 1 January 2023 to 31 December 2023, 36 websites showed")
+    # Ties in the findings' order fall back to the domain: the same order in every sentence.
+    assert "include rfa.org, vodkhmer.news." in text
+    assert "blocked (rfa.org and vodkhmer.news)" in text
+    assert "On Viettel (Cambodia) (AS38623), 2 websites were blocked" in text
+    assert text.endswith("full method in the report by Digital Rights WG.")
+    anonymous = dataclasses.replace(
+        model, edition=dataclasses.replace(model.edition, organisation="")
+    )
+    assert summary_text(anonymous, get_language("en")).endswith("full method in the report.")
