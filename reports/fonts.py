@@ -54,6 +54,10 @@ DOTTED_CIRCLE = 0x25CC
 UNICODE_RANGE = "U+1780-17FF, U+19E0-19FF, U+200B-200D, U+25CC"
 
 
+#: ០-៩, drawn by CSS counters (``counter(section, khmer)``) as well as written in the text.
+KHMER_DIGITS = frozenset(chr(c) for c in range(0x17E0, 0x17EA))
+
+
 def is_khmer(char: str) -> bool:
     """Whether a character is Khmer text (the Khmer blocks or a joiner used in it)."""
     code = ord(char)
@@ -124,6 +128,9 @@ def font_face_css(characters: Iterable[str]) -> str:
     chars = khmer_characters("".join(characters))
     if not any(ord(c) not in JOINERS for c in chars):
         return ""
+    # The Khmer digits always: the stylesheet generates some (section numbers and list
+    # markers in Khmer counters) that are not in the page's text.
+    chars = chars | KHMER_DIGITS
     rules = []
     for weight in sorted(FACES):
         flavor, data = subset_font(weight, chars)
