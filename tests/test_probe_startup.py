@@ -31,12 +31,12 @@ HEAVY = (
 
 def test_every_stage_command_resolves_under_its_name():
     ctx = click.Context(cli)
-    for module_name, attr in STAGE_COMMANDS:
+    for module_name, attr, _short_help in STAGE_COMMANDS:
         name = stage_command_name(attr)
         command = cli.get_command(ctx, name)
         assert command is not None, (module_name, attr)
         assert command.name == name, (module_name, attr, command.name)
-    assert set(cli.list_commands(ctx)) >= {stage_command_name(a) for _m, a in STAGE_COMMANDS}
+    assert set(cli.list_commands(ctx)) >= {stage_command_name(s.attr) for s in STAGE_COMMANDS}
     assert cli.get_command(ctx, "no-such-stage") is None
 
 
