@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import JSON, DateTime, column, func, select, table
 
-from censorwatch.store import Store, current_revision, head_revision, last_job_runs
-from censorwatch.store.models import (
-    IngestState,
-    MeasurementRow,
-    Network,
-    ProbeRun,
-    ReportEdition,
-    TestlistEntry,
+from censorwatch.store.migrate import current_revision, head_revision
+
+if TYPE_CHECKING:
+    from censorwatch.store.engine import Store
+
+# The tables as SQLAlchemy Core sees them, with only the columns read here: ``status`` runs on
+# every look at a store and must start fast, and the ORM models (censorwatch.store.models)
+# cost about 0.1 s of imports and class building (issue #15). The names are the models';
+# tests/test_cli_startup.py checks the counts against rows written through the models.
+_measurements = table(
+    "measurements",
+    column("source"),
+    column("test_name"),
+    column("measurement_start_time", DateTime),
+)
+_testlist_entries = table("testlist_entries", column("list_name"), column("removed_at"))
+_networks = table("networks")
+_probe_runs = table("probe_runs")
+_report_editions = table("report_editions")
+_ingest_state = table(
+    "ingest_state", column("source"), column("watermark", DateTime), column("updated_at", DateTime)
+)
+_job_runs = table(
+    "job_runs",
+    column("id"),
+    column("job"),
+    column("started_at", DateTime),
+    column("finished_at", DateTime),
+    column("outcome"),
+    column("counts", JSON),
+    column("error"),
 )
 
 
@@ -30,55 +53,53 @@ def store_status(store: Store) -> dict[str, Any]:
     ``testlists`` (active entries per list), ``networks``, ``probe_runs``,
     ``report_editions``, ``ingest_state`` and ``jobs`` (the last run of each job).
     """
-    with store.session() as s:
-        total = s.scalar(select(func.count()).select_from(MeasurementRow)) or 0
+    m, t = _measurements.c, _testlist_entries.c
+    with store.engine.connect() as conn:
+        total = conn.scalar(select(func.count()).select_from(_measurements)) or 0
         by_source = dict(
-            s.execute(
-                select(MeasurementRow.source, func.count())
-                .group_by(MeasurementRow.source)
-                .order_by(MeasurementRow.source)
-            ).all()
+            conn.execute(select(m.source, func.count()).group_by(m.source).order_by(m.source)).all()
         )
         by_test = dict(
-            s.execute(
-                select(MeasurementRow.test_name, func.count())
-                .group_by(MeasurementRow.test_name)
-                .order_by(MeasurementRow.test_name)
+            conn.execute(
+                select(m.test_name, func.count()).group_by(m.test_name).order_by(m.test_name)
             ).all()
         )
-        first, last = s.execute(
-            select(
-                func.min(MeasurementRow.measurement_start_time),
-                func.max(MeasurementRow.measurement_start_time),
-            )
+        first, last = conn.execute(
+            select(func.min(m.measurement_start_time), func.max(m.measurement_start_time))
         ).one()
         entries = (
-            s.scalar(
-                select(func.count())
-                .select_from(TestlistEntry)
-                .where(TestlistEntry.removed_at.is_(None))
+            conn.scalar(
+                select(func.count()).select_from(_testlist_entries).where(t.removed_at.is_(None))
             )
             or 0
         )
         per_list = dict(
-            s.execute(
-                select(TestlistEntry.list_name, func.count())
-                .where(TestlistEntry.removed_at.is_(None))
-                .group_by(TestlistEntry.list_name)
-                .order_by(TestlistEntry.list_name)
+            conn.execute(
+                select(t.list_name, func.count())
+                .where(t.removed_at.is_(None))
+                .group_by(t.list_name)
+                .order_by(t.list_name)
             ).all()
         )
-        networks = s.scalar(select(func.count()).select_from(Network)) or 0
-        probe_runs = s.scalar(select(func.count()).select_from(ProbeRun)) or 0
-        editions = s.scalar(select(func.count()).select_from(ReportEdition)) or 0
+        networks = conn.scalar(select(func.count()).select_from(_networks)) or 0
+        probe_runs = conn.scalar(select(func.count()).select_from(_probe_runs)) or 0
+        editions = conn.scalar(select(func.count()).select_from(_report_editions)) or 0
         ingest = [
             {
                 "source": st.source,
                 "watermark": _iso(st.watermark),
                 "updated_at": _iso(st.updated_at),
             }
-            for st in s.scalars(select(IngestState).order_by(IngestState.source))
+            for st in conn.execute(select(_ingest_state).order_by(_ingest_state.c.source))
         ]
+        # The most recent run of each job (censorwatch.store.jobs.last_job_runs, in Core).
+        j = _job_runs.c
+        latest = select(j.job, func.max(j.id).label("id")).group_by(j.job).subquery()
+        runs = conn.execute(
+            select(_job_runs)
+            .select_from(_job_runs.join(latest, j.id == latest.c.id))
+            .order_by(j.job)
+        ).all()
     jobs = [
         {
             "job": run.job,
@@ -93,7 +114,7 @@ def store_status(store: Store) -> dict[str, Any]:
             "counts": run.counts or {},
             "error": run.error,
         }
-        for run in last_job_runs(store)
+        for run in runs
     ]
     return {
         "database": store.display_url,

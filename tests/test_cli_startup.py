@@ -10,6 +10,7 @@ process has imported everything already. Speed itself is measured by
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -108,6 +109,27 @@ def test_builtin_command_help_imports_nothing_heavy(tmp_path: Path, command: str
     assert not _heavy(imported, STAGES)
 
 
+def test_status_reads_with_sqlalchemy_core_alone(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    # The first run creates the store (from the models, stamped at head; no Alembic).
+    proc, first = _run("status", "--json", data_dir=data)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["measurements"] == 0
+    # The next ones find it up to date: no ORM, no models, no bulk writer.
+    proc, again = _run("status", "--json", data_dir=data)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for imported in (first, again):
+        assert not [n for n in imported if _under(n, STAGES)]
+        tops = {n.split(".")[0] for n in imported}
+        assert not {"pandas", "numpy", "alembic", "mako", "jinja2", "re2", "rich"} & tops
+    assert not [
+        n
+        for n in again
+        if _under(n, ("sqlalchemy.orm", "censorwatch.store.models", "censorwatch.store.bulk"))
+    ]
+    assert "sqlalchemy.engine" in again
+
+
 #: Widths at which the listing is compared: click cuts a long line of help to fit.
 WIDTHS = (30, 50, 80, 120, 250)
 
@@ -159,3 +181,92 @@ def test_short_help_matches_each_command() -> None:
                 stage.attr,
                 limit,
             )
+
+
+def _doc(i: int, source_asn: str = "AS38623") -> dict:
+    return {
+        "test_name": "web_connectivity" if i % 2 else "dnscheck",
+        "test_version": "0.4.3",
+        "report_id": f"20230301T000000Z_webconnectivity_KH_38623_n1_{i:016d}",
+        "input": f"https://site{i}.example.org/",
+        "measurement_start_time": f"2023-03-0{1 + i} 0{i}:00:00",
+        "probe_cc": "KH",
+        "probe_asn": source_asn,
+        "probe_network_name": "Viettel (Cambodia) Pte., Ltd.",
+        "software_name": "ooniprobe-android",
+        "software_version": "3.8.0",
+        "test_keys": {"blocking": False, "accessible": True},
+    }
+
+
+def test_status_counts_what_the_models_wrote(store) -> None:
+    """The Core tables of censorwatch.status name the models' tables and columns: rows
+    written through the models are counted, on SQLite and on PostgreSQL."""
+    from censorwatch.measurement import Measurement
+    from censorwatch.status import store_status
+    from censorwatch.store import job_run, write_measurements
+    from censorwatch.store.models import IngestState, ProbeRun, ReportEdition, TestlistEntry
+
+    now = dt.datetime(2026, 12, 5, 12, 0, 0)
+    with store.engine.begin() as conn:
+        write_measurements(conn, [Measurement.from_document(_doc(i)) for i in range(3)])
+        write_measurements(conn, [Measurement.from_document(_doc(3, "AS131178"))])
+    with store.session() as s:
+        for list_name, url, removed in [
+            ("kh", "https://a.example/", None),
+            ("kh", "https://b.example/", now),
+            ("global", "https://c.example/", None),
+        ]:
+            s.add(
+                TestlistEntry(
+                    list_name=list_name,
+                    url=url,
+                    category_code="NEWS",
+                    first_seen_at=now,
+                    last_changed_at=now,
+                    removed_at=removed,
+                )
+            )
+        s.add(ProbeRun(started_at=now, status="completed"))
+        s.add(
+            ReportEdition(
+                country="KH",
+                period_start=dt.date(2023, 1, 1),
+                period_end=dt.date(2023, 12, 31),
+                lang="en",
+                status="draft",
+                created_at=now,
+            )
+        )
+        s.add(IngestState(source="ooni-raw:KH", watermark=now, updated_at=now))
+    with pytest.raises(ValueError), job_run(store, "probe"):
+        raise ValueError("offline")
+    with job_run(store, "probe") as rec:
+        rec.counts["urls"] = 3
+    with pytest.raises(ValueError), job_run(store, "analyze"):
+        raise ValueError("no data for 2023")
+
+    data = store_status(store)
+    assert data["measurements"] == 4
+    assert data["by_source"] == {"ooni": 4}
+    assert data["by_test_name"] == {"dnscheck": 2, "web_connectivity": 2}
+    assert data["first_measurement"] == "2023-03-01T00:00:00Z"
+    assert data["last_measurement"] == "2023-03-04T03:00:00Z"
+    assert data["testlist_entries"] == 2 and data["testlists"] == {"global": 1, "kh": 1}
+    assert data["networks"] == 2 and data["probe_runs"] == 1 and data["report_editions"] == 1
+    assert data["ingest_state"] == [
+        {
+            "source": "ooni-raw:KH",
+            "watermark": "2026-12-05T12:00:00Z",
+            "updated_at": "2026-12-05T12:00:00Z",
+        }
+    ]
+    jobs = {job["job"]: job for job in data["jobs"]}
+    assert [job["job"] for job in data["jobs"]] == ["analyze", "probe"]
+    assert jobs["probe"]["outcome"] == "success" and jobs["probe"]["error"] is None
+    assert jobs["probe"]["counts"] == {"urls": 3} and jobs["probe"]["duration_seconds"] >= 0
+    assert jobs["analyze"]["outcome"] == "failed" and jobs["analyze"]["counts"] == {}
+    assert "no data for 2023" in jobs["analyze"]["error"]
+    started = dt.datetime.fromisoformat(jobs["analyze"]["started_at"].removesuffix("Z"))
+    assert dt.datetime.fromisoformat(jobs["analyze"]["finished_at"].removesuffix("Z")) >= started
+    json.dumps(data)  # JSON-ready, as `status --json` prints it
