@@ -6,6 +6,20 @@ on their own; ``export`` and ``collect`` move a volunteer's measurements to the 
 
 from __future__ import annotations
 
-from censorwatch.scheduler.locks import JobLockedError, job_lock
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from censorwatch.scheduler.locks import JobLockedError, job_lock
 
 __all__ = ["JobLockedError", "job_lock"]
+
+
+def __getattr__(name: str) -> Any:
+    """The lock names, from :mod:`censorwatch.scheduler.locks` (SQLAlchemy, the ORM models)
+    when first used: ``censorwatch schedule --help`` and ``export``/``collect`` do not need
+    them to start (issue #15)."""
+    if name in __all__:
+        from censorwatch.scheduler import locks
+
+        return getattr(locks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,13 +18,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-
 from censorwatch.measurement import utcnow
-from censorwatch.store.models import JobRun
 
 if TYPE_CHECKING:
     from censorwatch.store.engine import Store
+    from censorwatch.store.models import JobRun
+
+# The models (SQLAlchemy's ORM) are imported when a run is recorded, not with this module:
+# every stage's command imports ``job_run``, and ``censorwatch <stage> --help`` must not pay
+# for the ORM (issue #15).
 
 
 @dataclass
@@ -41,6 +43,8 @@ _active = threading.local()
 @contextlib.contextmanager
 def job_run(store: Store, job: str) -> Iterator[JobRecord]:
     """Record a run of ``job``: ``success`` on return, ``failed``/``interrupted`` on error."""
+    from censorwatch.store.models import JobRun
+
     records: dict[tuple[str, str], JobRecord] = _active.__dict__.setdefault("records", {})
     key = (store.url, job)
     outer = records.get(key)
@@ -76,6 +80,10 @@ def job_run(store: Store, job: str) -> Iterator[JobRecord]:
 
 def last_job_runs(store: Store) -> list[JobRun]:
     """The most recent run of each job, by job name."""
+    from sqlalchemy import func, select
+
+    from censorwatch.store.models import JobRun
+
     with store.session() as s:
         latest = select(JobRun.job, func.max(JobRun.id).label("id")).group_by(JobRun.job).subquery()
         rows = s.scalars(
