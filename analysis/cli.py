@@ -6,14 +6,18 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from censorwatch.analysis.period import country_timezone, parse_period
-from censorwatch.analysis.result import AnalysisResult
 from censorwatch.cli import App, pass_app
 from censorwatch.errors import InputError
 from censorwatch.store import job_run
+
+if TYPE_CHECKING:
+    # pandas behind it: imported by the analysis itself, not for `analyze --help` (#15).
+    from censorwatch.analysis.result import AnalysisResult
 
 #: Below this share of OONI's own count, the store is too incomplete to judge rates by.
 INCOMPLETE = 0.9
