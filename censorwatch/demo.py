@@ -12,14 +12,18 @@ import copy
 import datetime as dt
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from censorwatch import demo_data
 from censorwatch.cli import App, pass_app
 from censorwatch.config import Config
-from censorwatch.store import Store, open_store, write_measurements
+from censorwatch.store import open_store
 from censorwatch.testlists.csvformat import TestlistRow, atomic_write_bytes, write_testlist
+
+if TYPE_CHECKING:
+    from censorwatch.store import Store
 
 DEFAULT_OUTPUT = Path("censorwatch-demo")
 
@@ -91,6 +95,7 @@ def build_demo_store(cfg: Config, out: Path, measurements: int) -> Store:
     for suffix in ("", "-wal", "-shm"):
         (out / f"demo.sqlite3{suffix}").unlink(missing_ok=True)
     store = open_store(cfg.effective_database_url)
+    from censorwatch.store import write_measurements
     from censorwatch.testlists.history import import_testlist
 
     import_testlist(

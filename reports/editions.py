@@ -19,17 +19,20 @@ import io
 import json
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
-from censorwatch.analysis import AnalysisResult
-from censorwatch.config import Config
 from censorwatch.errors import CensorwatchError
 from censorwatch.measurement import utcnow
-from censorwatch.store import Store
-from censorwatch.store.models import ReportEdition
 from censorwatch.testlists.csvformat import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from censorwatch.analysis import AnalysisResult
+    from censorwatch.config import Config
+    from censorwatch.store import Store
+    from censorwatch.store.models import ReportEdition
+
+# The store's models and the analysis (SQLAlchemy, pandas) are imported by the functions that
+# use them: `censorwatch report --help` reads STATUSES from here (issue #15).
 
 STATUSES = ("draft", "review", "endorsed")
 FROZEN = ("review", "endorsed")
@@ -94,6 +97,10 @@ def load_snapshot(edition: ReportEdition) -> tuple[AnalysisResult, AnalysisResul
 
 def frozen_edition(store: Store, country: str, start: Any, end: Any) -> ReportEdition | None:
     """The newest endorsed (else review) edition with a snapshot for this country and period."""
+    from sqlalchemy import select
+
+    from censorwatch.store.models import ReportEdition
+
     with store.session() as s:
         rows = s.scalars(
             select(ReportEdition)
@@ -114,6 +121,8 @@ def frozen_edition(store: Store, country: str, start: Any, end: Any) -> ReportEd
 
 
 def record_edition(store: Store, **fields: Any) -> int:
+    from censorwatch.store.models import ReportEdition
+
     with store.session() as s:
         row = ReportEdition(created_at=utcnow(), **fields)
         s.add(row)

@@ -21,15 +21,20 @@ import signal
 import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from censorwatch.cli import App, pass_app
 from censorwatch.errors import InputError
-from censorwatch.fingerprints import FingerprintDB, fingerprints_from_config
 from censorwatch.measurement import SOURCE_OONI, SOURCE_PROBE, Measurement
-from censorwatch.store import Store, write_measurements
+
+if TYPE_CHECKING:
+    from censorwatch.fingerprints import FingerprintDB
+    from censorwatch.store import Store
+
+# The fingerprints (RE2) and the bulk writer (SQLAlchemy) are imported by the code that uses
+# them, not for `censorwatch collect --help` (issue #15).
 
 log = logging.getLogger("censorwatch.collect")
 
@@ -121,6 +126,8 @@ def parse_bundle(
 
 def store_bundle(store: Store, measurements: list[Measurement]) -> dict[str, int]:
     """All or nothing: one transaction for the whole bundle."""
+    from censorwatch.store import write_measurements
+
     with store.engine.begin() as conn:
         result = write_measurements(conn, measurements)
     return {"measurements": len(measurements), "inserted": result.inserted, "merged": result.merged}
@@ -274,6 +281,8 @@ def collect() -> None:
 @pass_app
 def collect_serve(app: App, host: str, port: int, token: str, max_bytes: int) -> None:
     """Receive bundles from `censorwatch export --upload` until SIGTERM or Ctrl+C."""
+    from censorwatch.fingerprints import fingerprints_from_config
+
     server = CollectorServer(
         (host, port),
         app.store(),

@@ -19,18 +19,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import requests
-from sqlalchemy import select
 
 from censorwatch.cli import App, pass_app
 from censorwatch.errors import CensorwatchError, InputError
 from censorwatch.measurement import IDENTIFYING_KEYS, SOURCE_PROBE, scrub_probe_ip
-from censorwatch.store import Store
-from censorwatch.store.codec import decode_document
-from censorwatch.store.models import MeasurementRow
+
+if TYPE_CHECKING:
+    from censorwatch.store import Store
+
+# SQLAlchemy, the models and requests are imported by the functions that use them, not for
+# `censorwatch export --help` (issue #15).
 
 BUNDLE_CONTENT_TYPE = "application/gzip"
 
@@ -58,6 +59,11 @@ def parse_since(text: str) -> datetime:
 
 def bundle_documents(store: Store, since: datetime, stats: dict[str, int]) -> Iterator[dict]:
     """Our probes' documents since ``since``, oldest first, scrubbed again."""
+    from sqlalchemy import select
+
+    from censorwatch.store.codec import decode_document
+    from censorwatch.store.models import MeasurementRow
+
     query = (
         select(MeasurementRow.document)
         .where(
@@ -103,6 +109,8 @@ def export_bundle(store: Store, since: datetime, output: Path) -> ExportResult:
 
 def upload_bundle(path: Path, url: str, token: str, timeout: float = 120.0) -> dict[str, Any]:
     """POST the bundle to a collector; returns its JSON answer or raises with its error."""
+    import requests
+
     headers = {"Authorization": f"Bearer {token}", "Content-Type": BUNDLE_CONTENT_TYPE}
     try:
         with path.open("rb") as fh:
