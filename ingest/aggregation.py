@@ -23,11 +23,10 @@ from censorwatch.store import Store
 from censorwatch.store.models import OoniAggregate
 
 from .api_client import ApiError, OoniApiClient
+from .options import AXES
 
 log = logging.getLogger("censorwatch.ingest")
 
-#: Second dimensions the report uses; "" is the country total per month.
-AXES = ("", "probe_asn", "domain", "category_code")
 COUNTS = ("measurement_count", "anomaly_count", "confirmed_count", "failure_count", "ok_count")
 TIME_GRAIN = "month"
 _TABLE = OoniAggregate.__table__

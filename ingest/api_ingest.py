@@ -29,17 +29,11 @@ from censorwatch.measurement import parse_time, utcnow
 from censorwatch.store import Store
 
 from .api_client import OoniApiClient, Page, api_time, windows
+from .options import FILTERS
 from .pipeline import Ingestor, scrub_document
 from .state import SourceState, load_state, save_state
 
 log = logging.getLogger("censorwatch.ingest")
-
-#: What ``--only`` may ask the measurement list for.
-FILTERS: dict[str, dict[str, str]] = {
-    "all": {},
-    "anomaly": {"anomaly": "true"},
-    "confirmed": {"confirmed": "true"},
-}
 
 
 def api_source(country: str, test_name: str, only: str) -> str:

@@ -11,25 +11,25 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from censorwatch.cli import App, pass_app
 from censorwatch.errors import ConfigError, InputError
-from censorwatch.fingerprints import fingerprints_from_config
 from censorwatch.measurement import parse_time, utcnow
 from censorwatch.store import job_run
 
-from .aggregation import AXES, ingest_aggregation
-from .api_client import OoniApiClient
-from .api_ingest import FILTERS, ApiRange, ingest_api, ingest_measurement
-from .files import expand_paths, iter_file
-from .parallel import resolve_workers
-from .pipeline import Ingestor, IngestStats
-from .progress import progress_bar
-from .quarantine import Quarantine
-from .raw_files import BucketClient, RawRange, ingest_raw
+from .options import AXES, FILTERS
+
+if TYPE_CHECKING:
+    from .api_client import OoniApiClient
+    from .pipeline import Ingestor, IngestStats
+    from .quarantine import Quarantine
+
+# The pipeline, the HTTP clients and the fingerprints (SQLAlchemy, requests, RE2, Zstandard)
+# are imported by the commands that run them: `censorwatch ingest --help` lists the
+# subcommands and their options without them (issue #15).
 
 log = logging.getLogger("censorwatch.ingest")
 
@@ -60,6 +60,8 @@ def _country(app: App, country: str | None) -> str:
 
 
 def _client(app: App, api_url: str | None) -> OoniApiClient:
+    from .api_client import OoniApiClient
+
     o = app.config.ooni
     return OoniApiClient(
         api_url or o.api_url,
@@ -72,6 +74,8 @@ def _client(app: App, api_url: str | None) -> OoniApiClient:
 
 def _workers(app: App, flag: int | None) -> int:
     """``--workers``, else ``ooni.workers``; 0 means one per core."""
+    from .parallel import resolve_workers
+
     if flag is not None:
         return resolve_workers(flag)
     if app.config.ooni.workers < 0:
@@ -84,6 +88,10 @@ def _workers(app: App, flag: int | None) -> int:
 def _ingestor(
     app: App, quarantine: Quarantine, stats: IngestStats, bar: Any, workers: int | None = None
 ) -> Ingestor:
+    from censorwatch.fingerprints import fingerprints_from_config
+
+    from .pipeline import Ingestor
+
     return Ingestor(
         app.store(),
         quarantine=quarantine,
@@ -104,6 +112,10 @@ def _run(
     workers: int | None = None,
 ) -> IngestStats:
     """Common frame: job record, quarantine file, progress bar, summary line."""
+    from .pipeline import IngestStats
+    from .progress import progress_bar
+    from .quarantine import Quarantine
+
     workers = _workers(app, workers)  # a bad setting stops the run before it starts
     store = app.store()
     stats = IngestStats()
@@ -184,6 +196,8 @@ def ingest_ooni(
     page, then from the watermark minus ooni.overlap_hours. Rerunning any range stores
     nothing twice.
     """
+    from .api_ingest import ApiRange, ingest_api
+
     o = app.config.ooni
     request = ApiRange(
         country=_country(app, country),
@@ -228,6 +242,8 @@ def ingest_raw_cmd(
     Files are filed by upload hour: the range is listed ooni.overlap_hours further so late
     uploads are found. Finished files are remembered; an interrupted run resumes after them.
     """
+    from .raw_files import BucketClient, RawRange, ingest_raw
+
     o = app.config.ooni
     request = RawRange(
         country=_country(app, country),
@@ -257,6 +273,8 @@ def ingest_raw_cmd(
 @pass_app
 def ingest_file(app: App, paths: tuple[str, ...], workers: int | None) -> None:
     """Local files or folders: .json, .jsonl, .jsonl.gz (OONI raw files, probe bundles)."""
+    from .files import expand_paths, iter_file
+
     files = expand_paths(paths)
     if not files:
         raise InputError("no .json, .jsonl or .jsonl.gz files in " + ", ".join(paths))
@@ -288,6 +306,8 @@ def ingest_measurement_cmd(
     app: App, measurement_uids: tuple[str, ...], api_url: str | None
 ) -> None:
     """Full documents of single measurements (measurement_meta), with OONI's flags."""
+    from .api_ingest import ingest_measurement
+
     client = _client(app, api_url)
 
     def body(ingestor: Ingestor, bar: Any) -> None:
@@ -321,6 +341,8 @@ def ingest_aggregation_cmd(
     api_url: str | None,
 ) -> None:
     """OONI's monthly counts (time_grain=month) into the ooni_aggregates table."""
+    from .aggregation import ingest_aggregation
+
     cc = _country(app, country)
     now = utcnow()
     start = parse_date_flag(since, "--since") or datetime(now.year - 1, 1, 1)
