@@ -127,6 +127,7 @@ def main() -> None:
             Case("censorwatch status", [*cw, "status"], fresh, f"{note}{sep}creates the store"),
             Case("censorwatch testlist --help", [*cw, "testlist", "--help"], ready_env, note),
             Case("censorwatch analyze --help", [*cw, "analyze", "--help"], ready_env, note),
+            Case("censorwatch ingest --help", [*cw, "ingest", "--help"], ready_env, note),
         ]
 
     cw = _script("censorwatch")
