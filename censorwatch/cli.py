@@ -9,8 +9,8 @@ that an error is one clear line on stderr with a non-zero exit (a traceback only
 Start-up is kept to what the command asked for (issue #15): this module imports click and
 nothing of the store, the configuration or the stages at module level, ``--help`` lists the
 stages from :data:`STAGE_COMMANDS` without importing them, and ``--version`` and
-``<command> --help`` import only that command's module. SQLAlchemy alone costs more than
-``pip --version`` does in all.
+``<command> --help`` import only that command's module: importing SQLAlchemy alone takes
+about as long as all of ``pip --version`` (docs/performance.md, Start-up).
 """
 
 from __future__ import annotations
