@@ -129,6 +129,7 @@ def timed(fn: Any) -> tuple[float, float]:
 
 
 def bench_api(args: argparse.Namespace) -> None:
+    from censorwatch.ingest.api_client import parse_answer
     from censorwatch.ingest.pipeline import Ingestor
     from censorwatch.ingest.state import SourceState, save_state
 
@@ -139,10 +140,11 @@ def bench_api(args: argparse.Namespace) -> None:
 
     def run() -> None:
         for i, body in enumerate(pages):
-            data = orjson.loads(body)
-            rows = list(ingestor.from_api_rows(data["results"], f"page {i}"))
+            data = parse_answer(body)  # as the API client does
             state.cursor = f"page {i}"
-            ingestor.write(rows, after=lambda conn: save_state(conn, state))
+            ingestor.ingest_api_page(
+                data["results"], f"page {i}", after=lambda conn: save_state(conn, state)
+            )
 
     wall, cpu = timed(run)
     n = ingestor.stats.inserted
@@ -155,9 +157,54 @@ def bench_api(args: argparse.Namespace) -> None:
     wall, cpu = timed(run)
     print(
         f"  rerun (all known, merged): {ingestor.stats.merged:,} rows in {wall:.2f} s wall "
-        f"({ingestor.stats.merged / wall:,.0f}/s); inserted {ingestor.stats.inserted}"
+        f"({ingestor.stats.merged / wall:,.0f}/s), {cpu:.2f} s CPU "
+        f"({ingestor.stats.merged / cpu:,.0f}/s); inserted {ingestor.stats.inserted}"
     )
     store.close()
+    if store.dialect == "sqlite":
+        sqlite_floor(args, pages)
+
+
+def sqlite_floor(args: argparse.Namespace, pages: list[bytes]) -> None:
+    """SQLite alone: the same rows, schema and indexes, plain ``sqlite3`` ``executemany``.
+
+    The parameter rows are the very values censorwatch binds (built before the clock starts),
+    written into a fresh store made by the migrations, one transaction per page, on a
+    connection with the same settings as the store's writer (WAL, synchronous NORMAL, foreign
+    keys, 16 KiB pages, the 64 MiB bulk cache): what no Python code of ours can go below.
+    """
+    import sqlite3
+
+    from censorwatch.ingest.pipeline import measurement_from_api_row
+    from censorwatch.measurement import utcnow
+    from censorwatch.store import bulk
+
+    stamp = utcnow().isoformat(" ", "microseconds")
+    batches = [
+        [bulk._as_sqlite_row(measurement_from_api_row(r), stamp, None) for r in page]
+        for page in (orjson.loads(body)["results"] for body in pages)
+    ]
+    fresh_store(args.db).close()
+    conn = sqlite3.connect(args.db.removeprefix("sqlite:///"), isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA cache_size = -{bulk.SQLITE_BULK_CACHE_KIB}")
+
+    def run() -> None:
+        for rows in batches:
+            conn.execute("BEGIN")
+            conn.executemany(bulk._SQLITE_INSERT, rows)
+            conn.execute("COMMIT")
+
+    wall, cpu = timed(run)
+    n = sum(map(len, batches))
+    conn.close()
+    print(
+        f"floor, plain sqlite3 executemany of the same rows (schema, indexes, pages of "
+        f"{args.page_size:,}): {n / wall:,.0f}/s wall, {n / cpu:,.0f}/s CPU "
+        f"({cpu / n * 1e6:.1f} us a row)"
+    )
 
 
 OONIDATA_SCRIPT = r"""

@@ -152,10 +152,8 @@ def _ingest_pages(
             }
         )
         state.details = {**state.details, "pages": int(state.details.get("pages", 0)) + 1}
-        measurements = list(ingestor.from_api_rows(page.results, page.url))
-        ingestor.stats.pages += 1
         # The page's rows and the cursor past it are committed together, or not at all.
-        ingestor.write(measurements, after=lambda conn: save_state(conn, state))
+        ingestor.ingest_api_page(page.results, page.url, after=lambda conn: save_state(conn, state))
 
 
 def _read_cursor(state: SourceState) -> dict[str, Any] | None:

@@ -375,3 +375,29 @@ def test_fast_api_rows_equal_the_model(shared) -> None:
                 measurement_from_api_row(rec)
             continue
         assert measurement_from_api_row(rec) == expected
+
+
+def test_fast_api_rows_fit_the_columns_as_the_model_does(shared) -> None:
+    """Over-long values: refused or shortened exactly as fit_columns does on the model's row."""
+    from censorwatch.ingest.pipeline import Ingestor, fit_columns
+
+    base = fake.api_rows(shared)[:4]
+    long_host = "http://" + "a" * 300 + ".example/"
+    rows = [
+        {**base[0], "input": long_host},  # domain shortened
+        {**base[1], "report_id": "r" * 129},  # refused
+        {**base[2], "measurement_uid": "u" * 129},  # refused
+        {**base[3], "test_name": "t" * 65},  # refused
+        *base,
+    ]
+    ingestor = Ingestor(None)  # type: ignore[arg-type]
+    got = ingestor.from_api_rows(rows, "page")
+    want = []
+    for rec in rows:
+        try:
+            want.append(fit_columns(Measurement.from_api_record(rec)))
+        except Exception:
+            continue
+    assert got == want
+    assert len(got[0].domain) == 255
+    assert (ingestor.stats.read, ingestor.stats.quarantined) == (8, 3)

@@ -141,6 +141,24 @@ def _as_row(m: Measurement, now: datetime, probe_run_id: int | None) -> list[Any
     return v
 
 
+def _as_sqlite_row(m: Measurement, ingested: str, probe_run_id: int | None) -> list[Any]:
+    """A row's values as SQLAlchemy would store them on SQLite (same text for times, JSON).
+
+    Built in one pass, ready to bind: an API ingest writes three million of these a year,
+    and a second copy of each row to convert it cost a twentieth of the whole write.
+    """
+    v = list(_FROM_MEASUREMENT(m))
+    v[_AT_START] = v[_AT_START].isoformat(" ", "microseconds")
+    doc = v[_AT_DOCUMENT]
+    if doc is not None and not isinstance(doc, bytes):
+        v[_AT_DOCUMENT] = encode_document(doc)
+    if v[_AT_SCORES] is not None:
+        v[_AT_SCORES] = orjson.dumps(v[_AT_SCORES]).decode("utf-8")
+    v.append(probe_run_id)
+    v.append(ingested)
+    return v
+
+
 def _dedupe(rows: list[list[Any]]) -> list[list[Any]]:
     """One row per key within a batch, later copies filling what earlier ones lacked."""
     by_key: dict[str, list[Any]] = {}
@@ -179,7 +197,11 @@ def write_measurements(
     result = WriteResult()
     for batch in _batched(measurements, batch_size):
         now = utcnow()
-        rows = _dedupe([_as_row(m, now, probe_run_id) for m in batch])
+        if conn.dialect.name == "sqlite":
+            stamp = now.isoformat(" ", "microseconds")
+            rows = _dedupe([_as_sqlite_row(m, stamp, probe_run_id) for m in batch])
+        else:
+            rows = _dedupe([_as_row(m, now, probe_run_id) for m in batch])
         # A measurement repeated within the batch is merged into its first copy: count it as
         # known, so that read = new + already known (+ quarantined) in every summary.
         result.merged += len(batch) - len(rows)
@@ -267,23 +289,11 @@ _SQLITE_MERGE = (
     + ", measurement_uid = CASE WHEN ? THEN ? ELSE measurement_uid END"
     + " WHERE measurement_key = ?"
 )
-_MERGED_SCORES = MERGED.index("scores")
-
-
-def _sqlite_insert_values(v: list[Any], ingested: str) -> list[Any]:
-    """A row's values as SQLAlchemy would store them on SQLite (same text for times, JSON)."""
-    v = v.copy()
-    v[_AT_START] = v[_AT_START].isoformat(" ", "microseconds")
-    v[_AT_INGESTED] = ingested
-    if v[_AT_SCORES] is not None:
-        v[_AT_SCORES] = orjson.dumps(v[_AT_SCORES]).decode("utf-8")
-    return v
 
 
 def _sqlite_merge_values(r: list[Any]) -> list[Any]:
+    """The merge statement's parameters for a row of :func:`_as_sqlite_row`."""
     v = [r[i] for i in _MERGED_AT]
-    if v[_MERGED_SCORES] is not None:
-        v[_MERGED_SCORES] = orjson.dumps(v[_MERGED_SCORES]).decode("utf-8")
     uid = r[_AT_UID]
     v += (not is_derived_uid(uid), uid, r[_AT_KEY])
     return v
@@ -304,29 +314,15 @@ def _write_sqlite(conn: Connection, rows: list[list[Any]]) -> WriteResult:
         # 80 MiB in all).
         if len(rows) >= SQLITE_BULK_CACHE_MIN_ROWS:
             cur.execute(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KIB}")
-        keys = [r[_AT_KEY] for r in rows]
-        known: set[str] = set()
-        for i in range(0, len(keys), _SQLITE_CHUNK):
-            chunk = keys[i : i + _SQLITE_CHUNK]
-            marks = ", ".join("?" for _ in chunk)
-            cur.execute(
-                f"SELECT measurement_key FROM measurements WHERE measurement_key IN ({marks})",
-                chunk,
-            )
-            known.update(k for (k,) in cur.fetchall())
-        new = [r for r in rows if r[_AT_KEY] not in known] if known else rows
-        old = [r for r in rows if r[_AT_KEY] in known] if known else []
-        inserted = 0
-        if new:
-            ingested = new[0][_AT_INGESTED].isoformat(" ", "microseconds")
-            cur.executemany(_SQLITE_INSERT, [_sqlite_insert_values(r, ingested) for r in new])
-            inserted = cur.rowcount
-            if inserted < len(new):
-                # Another writer added some of them since the lookup: merge those too (for
-                # the rows just inserted the merge changes nothing).
-                old = old + new
-        if old:
-            cur.executemany(_SQLITE_MERGE, [_sqlite_merge_values(r) for r in old])
+        # Insert first, look up nothing: ON CONFLICT DO NOTHING skips the known keys and the
+        # row count says how many were new. Only when some were known are they merged, and
+        # then every row of the batch is: for a row just inserted the merge writes the values
+        # it has (COALESCE(new, new)), so the result is the same as merging only the known
+        # ones, without a lookup of every key of every batch (a fresh ingest never merges).
+        cur.executemany(_SQLITE_INSERT, rows)
+        inserted = cur.rowcount
+        if inserted < len(rows):
+            cur.executemany(_SQLITE_MERGE, [_sqlite_merge_values(r) for r in rows])
         return WriteResult(inserted=inserted, merged=len(rows) - inserted)
     finally:
         cur.close()
