@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -243,6 +244,61 @@ def test_body_search_in_one_pass_equals_one_by_one(shared):
     assert {m.fingerprint.name for m in db.match_body(texts[3])} >= {contains[0].name}
 
 
+def test_body_regexps_equal_one_by_one(shared):
+    """Pages made to match each regexp body fingerprint (and not to): the same names."""
+    db = _oonis_db(shared)
+    regexps = [fp for fp in db._body if fp.pattern_type == "regexp"]
+    assert regexps
+    texts = []
+    for fp in regexps:
+        plain = re.sub(r"\\(.)", r"\1", fp.pattern.replace(".*", " x ").replace(".", "x"))
+        texts += [plain, f"<html>{plain}</html>", plain[1:], plain[:-1], plain.upper()]
+    for text in texts:
+        found = {m.fingerprint.name for m in db.match_body(text)}
+        assert found == _one_by_one_body(db, text), text
+    assert any(db.match_body(text) for text in texts)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "literals"),
+    [
+        ("<meta name=.*twitter:card", ("<meta name=", "twitter:card")),
+        ('{"msg":.*"id":', ('{"msg":', '"id":')),
+        (r"U\.S\..*Command", ("U.S.", "Command")),
+        ("<span style=.*color:red;.*>", ("<span style=", "color:red;", ">")),
+        ("ab*c", ("a", "c")),
+        ("ab+c", ("ab", "c")),
+        ("ab?c", ("a", "c")),
+        ("ab{2}c", ("a", "c")),
+        ("ab*?c", ("a", "c")),
+        ("a|b", ()),
+        ("x(a|b)", ()),
+        ("x(ab)y", ("x",)),
+        ("(?i)abc", ()),
+        (r"\d+abc", ()),
+        (r"ab\sc", ("ab",)),
+        (r"a\x41", ("a",)),
+        (r"a\.b\+", ("a.b+",)),
+        ("[ab]c", ()),
+        ("x[ab]c", ("x",)),
+        ("^abc$", ("abc",)),
+        ("a.b", ("a", "b")),
+        ("*a", ()),
+        ("", ()),
+    ],
+)
+def test_regex_required_literals(pattern, literals):
+    from censorwatch.fingerprints import _regex_required_literals
+
+    assert _regex_required_literals(pattern) == literals
+    if literals:  # what the regex matches contains them: an example built from the pattern
+        example = "".join(literals)
+        compiled = re.compile(pattern)
+        for text in (example, "zz" + example + "zz"):
+            if compiled.search(text):
+                assert all(lit in text for lit in literals)
+
+
 def test_body_with_undecodable_bytes_is_searched_one_by_one(shared):
     """Bytes that are not UTF-8 become lone surrogates, which RE2 cannot take: same answer."""
     db = _oonis_db(shared)
@@ -253,13 +309,17 @@ def test_body_with_undecodable_bytes_is_searched_one_by_one(shared):
 
 
 def test_header_index_equals_one_by_one(shared):
+    """Every header's index answers what checking each fingerprint in turn answers."""
     db = _oonis_db(shared)
-    fps = db._headers["location"]
-    index = db._header_index["location"]
-    values = ["", "https://example.com/", "http://lamanlabuh.aduankonten.id/"]
-    for fp in fps[::7]:
-        values.append(fp.pattern)
-        values.append("http://x.example/?" + fp.pattern)
-        values.append(fp.pattern + "/more")
-    for value in values:
-        assert index.matches(value) == [fp for fp in fps if fp.matches_text(value)]
+    assert len(db._headers["location"]) > 300
+    for name, fps in db._headers.items():
+        index = db._header_index[name]
+        values = ["", "https://example.com/", "http://lamanlabuh.aduankonten.id/", "\udcff"]
+        for fp in fps:
+            values.append(fp.pattern)
+            values.append("http://x.example/?" + fp.pattern)
+            values.append(fp.pattern + "/more")
+            values.append(fp.pattern[:-1])
+            values.append(fp.pattern + "\udcff")  # a lone surrogate: RE2 refuses the value
+        for value in values:
+            assert index.matches(value) == [fp for fp in fps if fp.matches_text(value)], value
