@@ -283,6 +283,7 @@ _SQLITE_INSERT = (
     f"INSERT INTO measurements ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
     " ON CONFLICT (measurement_key) DO NOTHING"
 )
+_SQLITE_KNOWN_ONE = "SELECT 1 FROM measurements WHERE measurement_key = ?"
 _SQLITE_MERGE = (
     "UPDATE measurements SET "
     + ", ".join(f"{c} = COALESCE(?, {c})" for c in MERGED)
@@ -314,15 +315,42 @@ def _write_sqlite(conn: Connection, rows: list[list[Any]]) -> WriteResult:
         # 80 MiB in all).
         if len(rows) >= SQLITE_BULK_CACHE_MIN_ROWS:
             cur.execute(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KIB}")
-        # Insert first, look up nothing: ON CONFLICT DO NOTHING skips the known keys and the
-        # row count says how many were new. Only when some were known are they merged, and
-        # then every row of the batch is: for a row just inserted the merge writes the values
-        # it has (COALESCE(new, new)), so the result is the same as merging only the known
-        # ones, without a lookup of every key of every batch (a fresh ingest never merges).
-        cur.executemany(_SQLITE_INSERT, rows)
-        inserted = cur.rowcount
-        if inserted < len(rows):
-            cur.executemany(_SQLITE_MERGE, [_sqlite_merge_values(r) for r in rows])
+        # A fresh batch (the bulk of any ingest) is inserted before any lookup: ON CONFLICT DO
+        # NOTHING skips what is known and the row count says how many were new; if some were
+        # known, every row of the batch is merged (for a row just inserted the merge writes
+        # the values it has, COALESCE(new, new): the same result as merging the known ones
+        # only). A batch whose first key is known is most likely all known (a rerun, the
+        # overlap of an incremental run): its keys are looked up first, as a failed insert
+        # costs more than a lookup.
+        cur.execute(_SQLITE_KNOWN_ONE, (rows[0][_AT_KEY],))
+        if cur.fetchone() is None:
+            cur.executemany(_SQLITE_INSERT, rows)
+            inserted = cur.rowcount
+            if inserted < len(rows):
+                cur.executemany(_SQLITE_MERGE, [_sqlite_merge_values(r) for r in rows])
+            return WriteResult(inserted=inserted, merged=len(rows) - inserted)
+        keys = [r[_AT_KEY] for r in rows]
+        known: set[str] = set()
+        for i in range(0, len(keys), _SQLITE_CHUNK):
+            chunk = keys[i : i + _SQLITE_CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            cur.execute(
+                f"SELECT measurement_key FROM measurements WHERE measurement_key IN ({marks})",
+                chunk,
+            )
+            known.update(k for (k,) in cur.fetchall())
+        new = [r for r in rows if r[_AT_KEY] not in known]
+        old = [r for r in rows if r[_AT_KEY] in known]
+        inserted = 0
+        if new:
+            cur.executemany(_SQLITE_INSERT, new)
+            inserted = cur.rowcount
+            if inserted < len(new):
+                # Another writer added some of them since the lookup: merge those too (for
+                # the rows just inserted the merge changes nothing).
+                old = old + new
+        if old:
+            cur.executemany(_SQLITE_MERGE, [_sqlite_merge_values(r) for r in old])
         return WriteResult(inserted=inserted, merged=len(rows) - inserted)
     finally:
         cur.close()
